@@ -1,0 +1,1 @@
+"""The builtin plugins, written exactly like third-party ones."""

@@ -1,0 +1,35 @@
+"""Builtin retention ``dyadic``: the original dss thinning (see :mod:`dssframe.dyadic`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from dssframe import dyadic, hookimpl
+from dssframe.config import Config
+from dssframe.naming import SnapshotName
+from dssframe.retention import Removal
+
+
+class DyadicRetention:
+    name = "dyadic"
+
+    def __init__(self, config: Config) -> None:
+        self.unit = config.unit_interval
+        self.num_intervals = config.num_intervals
+        self.keep_redundant = config.keep_redundant
+
+    def interval(self, snapshot: SnapshotName, now: int) -> int | None:
+        return dyadic.interval_of(snapshot.creation, now, self.unit)
+
+    def plan(
+        self, snapshots: Sequence[SnapshotName], now: int, protected: frozenset[int]
+    ) -> list[Removal]:
+        return dyadic.plan(
+            snapshots, now, self.unit, self.num_intervals, protected, self.keep_redundant
+        )
+
+
+@hookimpl
+def dssframe_register_retention(register: Callable[[str, Any], None]) -> None:
+    register("dyadic", DyadicRetention)

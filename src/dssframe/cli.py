@@ -1,0 +1,301 @@
+"""The ``dss`` command: thin typer commands over the core and the plugin host.
+
+Imports stay inside the commands, so ``dss ls`` loads nothing it does not use.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from . import __version__
+from .errors import DssError, UsageError
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .job import Job
+    from .plugins import PluginHost
+
+app = typer.Typer(
+    name="dss",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Dyadic hard-link snapshots of a directory with rsync --link-dest.",
+)
+config_app = typer.Typer(help="Find, show and import configuration files.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@dataclass
+class State:
+    """What the global options said; the config and plugins are loaded on demand."""
+
+    config_file: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    dry_run: bool = False
+    plugin_modules: list[str] = field(default_factory=list)
+    _config: Config | None = None
+    _host: PluginHost | None = None
+
+    def config(self) -> Config:
+        if self._config is None:
+            from . import config, logs
+
+            self._config = config.load(self.config_file, self.overrides)
+            logs.setup(self._config.loglevel)
+        return self._config
+
+    def host(self) -> PluginHost:
+        if self._host is None:
+            from .plugins import load_host
+
+            self._host = load_host(self.plugin_modules)
+        return self._host
+
+    def job(self) -> Job:
+        from .job import Job
+
+        return Job.from_config(self.config(), self.host())
+
+
+def _state(ctx: typer.Context) -> State:
+    state = ctx.obj
+    assert isinstance(state, State)
+    return state
+
+
+def _version(value: bool) -> None:
+    if not value:
+        return
+    from .plugins import load_host
+
+    typer.echo(f"dss (dssframe) {__version__}")
+    host = load_host()
+    for info in host.infos:
+        where = info.distribution or info.origin
+        typer.echo(f"  plugin {info.name} {info.version or '?'} ({where})")
+    raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Annotated[str | None, typer.Option("--config", "-c", help="TOML config file")] = None,
+    source_dir: Annotated[str | None, typer.Option(help="directory to snapshot")] = None,
+    dest_dir: Annotated[str | None, typer.Option(help="where the snapshots live")] = None,
+    remote_host: Annotated[str | None, typer.Option(help="host of the source")] = None,
+    remote_user: Annotated[str | None, typer.Option(help="user on the remote host")] = None,
+    rsync_option: Annotated[
+        list[str] | None, typer.Option(help="extra rsync argument (repeatable)")
+    ] = None,
+    unit_interval: Annotated[
+        str | None, typer.Option(help="days, or a duration like 6h, 30m, 2w")
+    ] = None,
+    num_intervals: Annotated[str | None, typer.Option(help="number of intervals, 1..30")] = None,
+    retention: Annotated[str | None, typer.Option(help="retention policy name")] = None,
+    transport: Annotated[str | None, typer.Option(help="transport name")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="only show what would be done")] = False,
+    loglevel: Annotated[str | None, typer.Option(help="0..6 or debug..emerg")] = None,
+    plugin: Annotated[
+        list[str] | None, typer.Option("--plugin", "-p", help="load a plugin module")
+    ] = None,
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=_version, is_eager=True, help="show versions"),
+    ] = None,
+) -> None:
+    """Dyadic hard-link snapshots of a directory with rsync --link-dest."""
+    given = {
+        "source-dir": source_dir,
+        "dest-dir": dest_dir,
+        "remote-host": remote_host,
+        "remote-user": remote_user,
+        "rsync-option": rsync_option or None,
+        "unit-interval": unit_interval,
+        "num-intervals": num_intervals,
+        "retention": retention,
+        "transport": transport,
+        "loglevel": loglevel,
+    }
+    overrides = {key: value for key, value in given.items() if value is not None}
+    ctx.obj = State(config, overrides, dry_run, list(plugin or []))
+
+
+def _duration_hmm(seconds: int | None) -> str:
+    if seconds is None:
+        return "-:--"
+    minutes = seconds // 60
+    return f"{minutes // 60}:{minutes % 60:02d}"
+
+
+@app.command("ls")
+def ls_command(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable records")] = False,
+) -> None:
+    """List every snapshot, oldest first: interval, name, creation duration (h:mm)."""
+    import time
+
+    from .store import Store
+
+    state = _state(ctx)
+    config = state.config()
+    store = Store.open(config.require("dest-dir"))
+    policy = state.host().retention(config)
+    now = int(time.time())
+    snapshots = store.scan(now)
+    reference = None
+    records = []
+    for s in snapshots:
+        records.append((s, policy.interval(s, now), reference))
+        if s.complete:
+            reference = s.name
+    if as_json:
+        import json
+
+        out = [
+            {
+                "name": s.name,
+                "state": s.state.value,
+                "creation": s.creation,
+                "completion": s.completion,
+                "interval": interval,
+                "reference": ref,
+            }
+            for s, interval, ref in records
+        ]
+        sys.stdout.write(json.dumps(out, indent=1) + "\n")
+        return
+    lines = [
+        f"{'-' if k is None else k}\t{s.name}\t{_duration_hmm(s.duration)}"
+        for s, k, _ in records
+    ]
+    sys.stdout.write("".join(line + "\n" for line in lines))
+
+
+@app.command("create")
+def create_command(ctx: typer.Context) -> None:
+    """Make one snapshot now (--dry-run: print the rsync command)."""
+    import shlex
+
+    from .lock import DestLock
+
+    state = _state(ctx)
+    job = state.job()
+    if state.dry_run:
+        plan = job.plan_create()
+        if plan.reuse is not None:
+            typer.echo(f"# {plan.reuse_reason}: {plan.reuse.name} -> {plan.name}")
+        typer.echo(shlex.join(plan.argv))
+        return
+    with DestLock(job.store.dest_dir):
+        snapshot = job.create(progress=sys.stderr.isatty())
+    typer.echo(job.store.path(snapshot.name))
+
+
+@app.command("prune")
+def prune_command(
+    ctx: typer.Context,
+    max_removals: Annotated[
+        int | None, typer.Option("--max", min=0, help="remove at most N snapshots")
+    ] = None,
+) -> None:
+    """Remove every outdated, redundant and orphaned snapshot (--dry-run: list them)."""
+    from .job import reason_text
+    from .lock import DestLock
+
+    state = _state(ctx)
+    job = state.job()
+    with DestLock(job.store.dest_dir):
+        plan = job.prune(max_removals)
+        if not plan:
+            typer.echo("nothing to remove", err=True)
+        for removal in plan:
+            verb = "would remove" if state.dry_run else "removing"
+            typer.echo(f"{verb} {removal.snapshot.name}: {reason_text(removal)}")
+            if not state.dry_run:
+                job.remove(removal)
+
+
+@app.command("configtest")
+def configtest_command(ctx: typer.Context) -> None:
+    """Validate the configuration and print the effective settings."""
+    from .config import to_toml
+
+    state = _state(ctx)
+    config = state.config()
+    host = state.host()
+    host.transport(config)
+    host.retention(config)
+    typer.echo(f"# config file: {config.path or '(none)'}")
+    typer.echo(to_toml(config.effective()), nl=False)
+    typer.echo("# configuration OK", err=True)
+
+
+@config_app.command("path")
+def config_path_command(ctx: typer.Context) -> None:
+    """Print the config file dss reads (whether it exists or not)."""
+    from .config import resolve_path
+
+    typer.echo(str(resolve_path(_state(ctx).config_file)[0]))
+
+
+@config_app.command("show")
+def config_show_command(ctx: typer.Context) -> None:
+    """Print the effective configuration as TOML."""
+    from .config import to_toml
+
+    typer.echo(to_toml(_state(ctx).config().effective()), nl=False)
+
+
+@config_app.command("import-dssrc")
+def import_dssrc_command(
+    dssrc: Annotated[str, typer.Argument(help="an original dss config file (~/.dssrc)")],
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="write here instead of stdout")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="overwrite an existing output file")] = False,
+) -> None:
+    """Turn an original .dssrc into a dssframe TOML config file."""
+    from .dssrc import convert, write_atomically
+
+    text = convert(dssrc)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        write_atomically(output, text, force)
+        typer.echo(f"wrote {output}", err=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``dss`` command: errors become one line and an exit status."""
+    try:
+        app(args=argv, prog_name="dss", standalone_mode=False)
+    except DssError as exc:
+        print(f"dss: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except typer.TyperException as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            print(exc.format_message(), file=sys.stderr)
+            return 2
+        print(f"dss: error: {exc.format_message()}", file=sys.stderr)
+        return int(exc.exit_code)
+    except typer.Abort:
+        print("dss: interrupted", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("dss: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,297 @@
+"""Configuration: one table of options, read from TOML and the command line (no effects
+beyond reading the config file).
+
+Keys are the long option names of the original dss (``source-dir``, ``rsync-option``,
+...). The command line wins over the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .durations import format_duration, parse_duration
+from .errors import ConfigError
+
+LOGLEVELS = ("debug", "info", "notice", "warning", "error", "crit", "emerg")
+
+
+def _str(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    if "\0" in value:
+        raise ConfigError(f"{key}: must not contain a NUL byte")
+    return value
+
+
+def _optional_str(key: str, value: Any) -> str | None:
+    return None if value is None or value == "" else _str(key, value)
+
+
+def _bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1"):
+        return True
+    if isinstance(value, str) and value.lower() in ("false", "no", "off", "0"):
+        return False
+    raise ConfigError(f"{key}: expected true or false, got {value!r}")
+
+
+def _int_range(low: int, high: int | None) -> Callable[[str, Any], int]:
+    def check(key: str, value: Any) -> int:
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        if value < low or (high is not None and value > high):
+            allowed = f"{low}..{high}" if high is not None else f">= {low}"
+            raise ConfigError(f"{key}: {value} is out of range (allowed: {allowed})")
+        return value
+
+    return check
+
+
+def _str_list(key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise ConfigError(f"{key}: expected a list of strings, got {value!r}")
+    return tuple(_str(key, item) for item in value)
+
+
+def _duration(key: str, value: Any) -> int:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {value!r}: {exc}") from None
+
+
+def _loglevel(key: str, value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(LOGLEVELS):
+        return LOGLEVELS[value]
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text.isdigit() and int(text) < len(LOGLEVELS):
+            return LOGLEVELS[int(text)]
+        if text in LOGLEVELS:
+            return text
+    raise ConfigError(f"{key}: {value!r} is not a log level (0..6 or {', '.join(LOGLEVELS)})")
+
+
+def _choice(*choices: str) -> Callable[[str, Any], str]:
+    def check(key: str, value: Any) -> str:
+        if value not in choices:
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(choices)}")
+        return str(value)
+
+    return check
+
+
+def _name(key: str, value: Any) -> str:
+    text = _str(key, value)
+    if not text:
+        raise ConfigError(f"{key}: must not be empty")
+    return text
+
+
+@dataclass(frozen=True)
+class Option:
+    key: str
+    check: Callable[[str, Any], Any]
+    default: Any
+    help: str
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("source-dir", _optional_str, None, "directory to snapshot"),
+    Option("dest-dir", _optional_str, None, "directory that holds the snapshots"),
+    Option("remote-host", _name, "localhost", "host of the source directory"),
+    Option("remote-user", _optional_str, None, "user on the remote host (default: you)"),
+    Option("rsync-option", _str_list, (), "extra rsync argument (repeatable)"),
+    Option("rsync-path", _name, "rsync", "the rsync program to run"),
+    Option("unit-interval", _duration, 4 * 86400, "days, or a duration like 6h, 30m, 2w"),
+    Option("num-intervals", _int_range(1, 30), 5, "number of dyadic intervals (1..30)"),
+    Option("retention", _name, "dyadic", "retention policy name"),
+    Option("transport", _name, "rsync", "transport name"),
+    Option("loglevel", _loglevel, "warning", "0..6 or debug..emerg"),
+    Option("logfile", _optional_str, None, "log file for --daemon"),
+    Option("keep-redundant", _bool, False, "remove redundant snapshots only on low space"),
+    Option("no-resume", _bool, False, "never resume or recycle a snapshot directory"),
+    Option("min-free-mb", _int_range(0, None), 100, "low space below this many MiB (0: off)"),
+    Option("min-free-percent", _int_range(0, 100), 2, "low space below this % (0: off)"),
+    Option("min-free-percent-inodes", _int_range(0, 100), 0, "low inodes below this %"),
+    Option("min-complete", _int_range(0, None), 1, "complete snapshots low space keeps"),
+    Option("max-rsync-errors", _int_range(1, None), 10, "consecutive failures end run"),
+    Option("retry-delay", _duration, 60, "seconds before a failed create is retried"),
+    Option("checksum", _int_range(0, 1000), 0, "per-mille chance of rsync --checksum"),
+    Option("mountpoint", _bool, False, "refuse unless dest-dir is a mount point"),
+    Option("pre-create-hook", _optional_str, None, "command run before a snapshot"),
+    Option("post-create-hook", _optional_str, None, "command run with the new snapshot"),
+    Option("pre-remove-hook", _optional_str, None, "command run before a removal"),
+    Option("post-remove-hook", _optional_str, None, "command run after a removal"),
+    Option("exit-hook", _optional_str, None, "command run when the run loop exits"),
+    Option("use-ssh", _choice("auto", "always", "never"), "auto", "auto, always or never"),
+    Option("ssh-port", _int_range(0, 65535), 0, "ssh port (0: ssh's default)"),
+    Option("ssh-identity", _optional_str, None, "ssh private key file"),
+    Option("ssh-option", _str_list, (), "ssh -o option (repeatable)"),
+    Option("ssh-command", _name, "ssh", "the ssh program"),
+    Option("ssh-connect-timeout", _int_range(1, None), 30, "ssh ConnectTimeout seconds"),
+)
+OPTION_BY_KEY = {option.key: option for option in OPTIONS}
+
+
+def _attr(key: str) -> str:
+    return key.replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The effective configuration. Attribute names are the keys with ``_``."""
+
+    source_dir: str | None = None
+    dest_dir: str | None = None
+    remote_host: str = "localhost"
+    remote_user: str | None = None
+    rsync_option: tuple[str, ...] = ()
+    rsync_path: str = "rsync"
+    unit_interval: int = 4 * 86400
+    num_intervals: int = 5
+    retention: str = "dyadic"
+    transport: str = "rsync"
+    loglevel: str = "warning"
+    logfile: str | None = None
+    keep_redundant: bool = False
+    no_resume: bool = False
+    min_free_mb: int = 100
+    min_free_percent: int = 2
+    min_free_percent_inodes: int = 0
+    min_complete: int = 1
+    max_rsync_errors: int = 10
+    retry_delay: int = 60
+    checksum: int = 0
+    mountpoint: bool = False
+    pre_create_hook: str | None = None
+    post_create_hook: str | None = None
+    pre_remove_hook: str | None = None
+    post_remove_hook: str | None = None
+    exit_hook: str | None = None
+    use_ssh: str = "auto"
+    ssh_port: int = 0
+    ssh_identity: str | None = None
+    ssh_option: tuple[str, ...] = ()
+    ssh_command: str = "ssh"
+    ssh_connect_timeout: int = 30
+    plugins: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    path: str | None = None  # the file it was read from, if any
+
+    def get(self, key: str) -> Any:
+        return getattr(self, _attr(key))
+
+    def require(self, key: str) -> str:
+        """A path option a command cannot work without."""
+        value = self.get(key)
+        if not value:
+            raise ConfigError(f"{key} is not set (use --{key} or set it in the config file)")
+        return str(value)
+
+    def effective(self) -> dict[str, Any]:
+        """Every option with its effective value, in table order."""
+        return {option.key: self.get(option.key) for option in OPTIONS}
+
+
+assert {_attr(o.key) for o in OPTIONS} <= {f.name for f in dataclasses.fields(Config)}
+
+
+def validate(values: Mapping[str, Any], origin: str) -> dict[str, Any]:
+    """Check raw values (from a file or the command line); keys keep their dashes."""
+    checked: dict[str, Any] = {}
+    for key, value in values.items():
+        option = OPTION_BY_KEY.get(key)
+        if option is None:
+            raise ConfigError(f"{origin}: unknown option {key!r}")
+        checked[key] = option.check(key, value)
+    return checked
+
+
+def default_path() -> Path:
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("dssframe")) / "config.toml"
+
+
+def resolve_path(explicit: str | None) -> tuple[Path, bool]:
+    """The config file to read and whether it must exist (an explicit choice must)."""
+    if explicit:
+        return Path(explicit), True
+    env = os.environ.get("DSSFRAME_CONFIG")
+    if env:
+        return Path(env), True
+    return default_path(), False
+
+
+def read_file(path: Path, required: bool) -> dict[str, Any]:
+    """The raw TOML table of ``path`` ({} when optional and missing)."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        if required:
+            raise ConfigError(f"config file {path} does not exist") from None
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def build(file_values: Mapping[str, Any], overrides: Mapping[str, Any], path: str | None) -> Config:
+    """Merge file values and command-line overrides (which win) into a Config."""
+    raw = dict(file_values)
+    plugins = raw.pop("plugins", {})
+    if not isinstance(plugins, dict) or not all(isinstance(v, dict) for v in plugins.values()):
+        raise ConfigError(f"{path}: [plugins] must hold one table per plugin")
+    merged = validate(raw, str(path or "config"))
+    merged.update(validate(overrides, "command line"))
+    return Config(
+        **{_attr(k): v for k, v in merged.items()}, plugins=plugins, path=path
+    )
+
+
+def load(explicit: str | None, overrides: Mapping[str, Any]) -> Config:
+    path, required = resolve_path(explicit)
+    values = read_file(path, required)
+    exists = required or path.exists()
+    return build(values, overrides, str(path) if exists else None)
+
+
+def to_toml(values: Mapping[str, Any]) -> str:
+    """Render option values as TOML (None values are left out as comments)."""
+    lines = []
+    for key, value in values.items():
+        if value is None:
+            lines.append(f"# {key} = (not set)")
+            continue
+        if key in ("unit-interval", "retry-delay") and isinstance(value, int):
+            value = format_duration(value)
+        lines.append(f"{key} = {toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    text = str(value)
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    escaped = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in escaped)
+    return f'"{escaped}"'

@@ -1,0 +1,85 @@
+"""Reading an original dss config file (``~/.dssrc``) and writing ours."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import tempfile
+from typing import Any
+
+from .config import OPTION_BY_KEY, to_toml, validate
+from .errors import ConfigError
+
+#: dss options with no value: present means true.
+FLAGS = {"keep-redundant", "no-resume", "mountpoint", "dry-run", "daemon"}
+#: dss options that only make sense on the command line.
+IGNORED = {"dry-run", "daemon", "config-file"}
+REPEATABLE = {"rsync-option"}
+
+
+def parse_dssrc(text: str, origin: str) -> dict[str, Any]:
+    """Parse gengetopt config lines: ``option value``, ``option = value``, ``# comment``."""
+    values: dict[str, Any] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, _, rest = line.partition(" ") if "=" not in line.split()[0] else line.partition("=")
+        key = key.strip().rstrip("=").strip()
+        rest = rest.strip().removeprefix("=").strip()
+        try:
+            words = shlex.split(rest, comments=True)
+        except ValueError as exc:
+            raise ConfigError(f"{origin}:{number}: {exc}") from None
+        value: Any = " ".join(words) if words else None
+        if key == "exclude-patterns":
+            values.setdefault("rsync-option", []).extend(["--exclude-from", value])
+            continue
+        if key in IGNORED:
+            continue
+        if key not in OPTION_BY_KEY:
+            raise ConfigError(f"{origin}:{number}: unknown dss option {key!r}")
+        if key in FLAGS:
+            values[key] = True if value is None else value
+        elif value is None:
+            raise ConfigError(f"{origin}:{number}: option {key!r} needs a value")
+        elif key in REPEATABLE:
+            values.setdefault(key, []).append(value)
+        else:
+            values[key] = value
+    validated = validate(values, origin)
+    if "unit-interval" in values:
+        validated["unit-interval"] = values["unit-interval"]  # keep the dss spelling (days)
+    return validated
+
+
+def convert(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not a UTF-8 text file") from None
+    values = parse_dssrc(text, path)
+    header = f"# dssframe configuration imported from {path}\n"
+    return header + to_toml(values)
+
+
+def write_atomically(path: str, text: str, force: bool) -> None:
+    """Write ``text`` to ``path`` via a temporary file and rename; never clobber
+    an existing file unless ``force``."""
+    if os.path.exists(path) and not force:
+        raise ConfigError(f"{path} exists; use --force to overwrite it")
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".dssframe-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

@@ -1,0 +1,59 @@
+"""The one event object every notification hook receives."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Bumped when a field of :class:`Event` changes meaning or disappears (adding
+#: fields or kinds does not bump it). Notifiers may check it.
+EVENT_API_VERSION = 1
+
+
+class EventKind(enum.Enum):
+    """What happened."""
+
+    CREATE_STARTED = "create-started"
+    SNAPSHOT_CREATED = "snapshot-created"
+    CREATE_FAILED = "create-failed"
+    CREATE_DEFERRED = "create-deferred"
+    SNAPSHOT_REMOVED = "snapshot-removed"
+    REMOVE_FAILED = "remove-failed"
+    REMOVE_SKIPPED = "remove-skipped"
+    DISK_SPACE_LOW = "disk-space-low"
+    NO_SPACE = "no-space"
+    RUN_EXITING = "run-exiting"
+
+    @property
+    def is_failure(self) -> bool:
+        return self in _FAILURES
+
+
+_FAILURES = {EventKind.CREATE_FAILED, EventKind.REMOVE_FAILED, EventKind.NO_SPACE}
+
+
+@dataclass(frozen=True)
+class Event:
+    """A lifecycle event, passed to every plugin's ``dssframe_event`` hook.
+
+    ``source`` and ``destination`` describe the job; ``snapshot``/``path`` name the
+    snapshot concerned (if any); ``reason`` says why (a removal reason, the exit reason
+    of the run loop, a veto message); ``duration`` is in seconds; ``stats`` holds rsync
+    figures when known; ``error`` the error text of a failure; ``dry_run`` is true when
+    nothing was really done. ``time`` is the epoch of the event.
+    """
+
+    kind: EventKind
+    time: int
+    source: str = ""
+    destination: str = ""
+    snapshot: str | None = None
+    path: str | None = None
+    reason: str | None = None
+    duration: float | None = None
+    exit_status: int | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    dry_run: bool = False
+    api_version: int = EVENT_API_VERSION

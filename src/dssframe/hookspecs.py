@@ -1,0 +1,84 @@
+"""Every hook a dssframe plugin can implement, grouped by family.
+
+Hook names start with ``dssframe_``. Implement them with :data:`dssframe.hookimpl`.
+pluggy ignores default values on hook implementations: declare every parameter you use,
+without defaults. Builtins implement these exactly like third-party plugins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .events import Event
+    from .retention import RetentionPolicy
+    from .transport import Transport
+
+    TransportFactory = Callable[[Config], Transport]
+    RetentionFactory = Callable[[Config], RetentionPolicy]
+
+hookspec = pluggy.HookspecMarker("dssframe")
+
+
+# --- transport family (registry: exactly one is selected by config key ``transport``) ---
+
+
+@hookspec
+def dssframe_register_transports(register: Callable[[str, TransportFactory], None]) -> None:
+    """Register named transports.
+
+    Call ``register(name, factory)`` once per transport; ``factory(config)`` returns a
+    :class:`dssframe.transport.Transport`. The user selects one by name with the config
+    key ``transport`` (default ``rsync``). Registering a name twice is an error.
+    Return value: ignored. Called once per plugin manager.
+    """
+
+
+# --- retention family (registry: exactly one is selected by config key ``retention``) ---
+
+
+@hookspec
+def dssframe_register_retention(register: Callable[[str, RetentionFactory], None]) -> None:
+    """Register named retention policies.
+
+    Call ``register(name, factory)``; ``factory(config)`` returns a
+    :class:`dssframe.retention.RetentionPolicy`. Selected by config key ``retention``
+    (default ``dyadic``). Registering a name twice is an error. Return value: ignored.
+    """
+
+
+# --- notification family (every plugin hears every event) ---
+
+
+@hookspec
+def dssframe_event(event: Event) -> None:
+    """Hear about a lifecycle event (snapshot created/removed, failures, low disk space,
+    run loop exiting, ...). ``event`` is a frozen :class:`dssframe.events.Event`.
+
+    Called on every plugin; return value ignored. An exception raised here is logged
+    and never changes the outcome of the snapshot or removal the event reports.
+    """
+
+
+# --- veto hooks (every plugin is asked; any veto wins) ---
+
+
+@hookspec
+def dssframe_pre_create(config: Config, destination: str) -> str | None:
+    """Asked before a snapshot is created into ``destination`` (its final incomplete
+    path). Return None to allow it, or a short message to defer the creation (the
+    run loop retries later; ``dss create`` fails with the message).
+    All implementations are called; the first non-None message is reported.
+    """
+
+
+@hookspec
+def dssframe_pre_remove(config: Config, path: str) -> str | None:
+    """Asked before the snapshot at ``path`` is removed. Return None to allow it, or a
+    short message to skip this removal (it is retried later). All implementations
+    are called; the first non-None message is reported.
+    """

@@ -1,0 +1,221 @@
+"""The snapshot operations -- create one, remove one, prune by plan -- wiring the pure
+core (names, retention plans) to the effects (store, transport process, events)."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from . import naming, runner
+from .config import Config
+from .errors import DssError, SnapshotError, TransportError
+from .events import Event, EventKind
+from .logs import NOTICE
+from .naming import SnapshotName
+from .plugins import PluginHost
+from .retention import Reason, Removal, RetentionPolicy, orphans, resumable
+from .store import Store
+from .transport import CopyRequest, CopyResult, Outcome, Transport
+
+log = logging.getLogger("dssframe")
+
+
+class CreateDeferred(DssError):
+    """A pre-create veto said not now."""
+
+
+@dataclass
+class CreatePlan:
+    """What ``create`` is about to do (shown by ``--dry-run``)."""
+
+    creation: int
+    name: str
+    reference: SnapshotName | None
+    reuse: SnapshotName | None  # resumed or recycled directory
+    reuse_reason: str | None
+    argv: list[str]
+    checksum: bool
+
+
+@dataclass
+class Job:
+    """One configured snapshot job: where from, where to, and with which plugins."""
+
+    config: Config
+    host: PluginHost
+    store: Store
+    transport: Transport
+    retention: RetentionPolicy
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    rng: random.Random = field(default_factory=random.Random)
+
+    @classmethod
+    def from_config(cls, config: Config, host: PluginHost) -> Job:
+        store = Store.open(config.require("dest-dir"), config.mountpoint)
+        return cls(config, host, store, host.transport(config), host.retention(config))
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    def event(self, kind: EventKind, **fields: object) -> None:
+        self.host.notify(
+            Event(
+                kind,
+                self.now(),
+                source=self.transport.source_display() if self.config.source_dir else "",
+                destination=self.store.dest_dir,
+                **fields,  # type: ignore[arg-type]
+            )
+        )
+
+    # --- planning (pure given a snapshot list) ---------------------------------
+
+    def removal_plan(
+        self, snapshots: list[SnapshotName], now: int, protected: frozenset[int]
+    ) -> list[Removal]:
+        """The retention policy's victims followed by the orphans."""
+        resume = resumable(snapshots, not self.config.no_resume)
+        keep = protected | ({resume} if resume is not None else frozenset())
+        return self.retention.plan(snapshots, now, keep) + orphans(snapshots, keep, resume)
+
+    def plan_create(self, progress: bool = False) -> CreatePlan:
+        now = self.now()
+        snapshots = self.store.scan(now)
+        complete = [s for s in snapshots if s.complete]
+        reference = complete[-1] if complete else None
+        reuse, why = self._choose_reuse(snapshots, now, reference)
+        name = naming.incomplete_name(now)
+        checksum = self.config.checksum > 0 and self.rng.randrange(1000) < self.config.checksum
+        request = CopyRequest(
+            destination=self.store.path(name),
+            reference=self.store.path(reference.name) if reference else None,
+            checksum=checksum,
+            progress=progress,
+        )
+        return CreatePlan(now, name, reference, reuse, why, self.transport.command(request), checksum)
+
+    def _choose_reuse(
+        self, snapshots: list[SnapshotName], now: int, reference: SnapshotName | None
+    ) -> tuple[SnapshotName | None, str | None]:
+        if self.config.no_resume or not snapshots:
+            return None, None
+        if snapshots[-1].incomplete:
+            return snapshots[-1], "resume"
+        protected = frozenset({reference.creation}) if reference else frozenset()
+        for removal in self.removal_plan(snapshots, now, protected):
+            return removal.snapshot, f"recycle {removal.reason.value}"
+        return None, None
+
+    # --- effects -------------------------------------------------------------------
+
+    def create(self, progress: bool = False) -> SnapshotName:
+        """Make one snapshot; on failure the incomplete dir stays for a resume."""
+        self._check_source()
+        plan = self.plan_create(progress)
+        veto = self.host.veto_create(self.config, self.store.path(plan.name))
+        if veto:
+            self.event(EventKind.CREATE_DEFERRED, reason=veto)
+            raise CreateDeferred(f"snapshot creation deferred: {veto}")
+        if plan.reuse is not None:
+            log.info("%s: reusing %s as %s", plan.reuse_reason, plan.reuse.name, plan.name)
+            self.store.rename(plan.reuse.name, plan.name)
+        else:
+            self.store.mkdir(plan.name)
+        if plan.checksum:
+            log.log(NOTICE, "adding --checksum to this run (checksum = %d)", self.config.checksum)
+        self.event(EventKind.CREATE_STARTED, snapshot=plan.name, path=self.store.path(plan.name))
+        result = self._copy(plan.argv, progress)
+        if result.outcome is not Outcome.COMPLETE:
+            self.event(
+                EventKind.CREATE_FAILED,
+                snapshot=plan.name,
+                path=self.store.path(plan.name),
+                exit_status=result.exit_status,
+                error=result.message,
+                duration=float(self.now() - plan.creation),
+            )
+            raise TransportError(f"snapshot {plan.name} failed: {result.message}")
+        if result.message:
+            log.warning("%s", result.message)
+        completion = self._completion_time(plan.creation)
+        final = naming.complete_name(plan.creation, completion)
+        self.store.rename(plan.name, final)
+        snapshot = naming.parse(final)
+        assert snapshot is not None
+        self.event(
+            EventKind.SNAPSHOT_CREATED,
+            snapshot=final,
+            path=self.store.path(final),
+            exit_status=result.exit_status,
+            duration=float(completion - plan.creation),
+        )
+        return snapshot
+
+    def _check_source(self) -> None:
+        import os
+
+        self.config.require("source-dir")
+        source = self.transport.local_source()
+        if source is not None and not os.path.isdir(source):
+            raise DssError(f"source-dir {source} does not exist or is not a directory")
+
+    def _copy(self, argv: list[str], progress: bool) -> CopyResult:
+        log.info("running %s", " ".join(argv))
+        try:
+            process = runner.start(argv, progress)
+        except FileNotFoundError as exc:
+            return CopyResult(Outcome.ERROR, 127, str(exc))
+        status, stderr = runner.wait(process)
+        return self.transport.classify(status, stderr)
+
+    def _completion_time(self, creation: int) -> int:
+        """Never complete in the creation second: names must not collide."""
+        completion = self.now()
+        while completion <= creation:
+            self.sleep(max(0.01, creation + 1 - self.clock()))
+            completion = self.now()
+        return completion
+
+    def remove(self, removal: Removal) -> bool:
+        """Remove one snapshot through the veto hooks; False when vetoed."""
+        snapshot = removal.snapshot
+        path = self.store.path(snapshot.name)
+        veto = self.host.veto_remove(self.config, path)
+        if veto:
+            self.event(EventKind.REMOVE_SKIPPED, snapshot=snapshot.name, path=path, reason=veto)
+            log.warning("not removing %s: %s", snapshot.name, veto)
+            return False
+        started = self.clock()
+        try:
+            marked = self.store.mark_being_deleted(snapshot)
+            self.store.delete_tree(marked)
+        except SnapshotError as exc:
+            self.event(EventKind.REMOVE_FAILED, snapshot=snapshot.name, path=path, error=str(exc))
+            raise
+        self.event(
+            EventKind.SNAPSHOT_REMOVED,
+            snapshot=snapshot.name,
+            path=path,
+            reason=removal.reason.value,
+            duration=self.clock() - started,
+        )
+        return True
+
+    def prune(self, limit: int | None = None) -> list[Removal]:
+        """The whole removal plan (at most ``limit`` entries), as it stands now."""
+        now = self.now()
+        plan = self.removal_plan(self.store.scan(now), now, frozenset())
+        return plan if limit is None else plan[:limit]
+
+
+def reason_text(removal: Removal) -> str:
+    text = removal.reason.value
+    if removal.reason is Reason.REDUNDANT or removal.interval is not None:
+        text += f" (interval {removal.interval})"
+    if removal.detail:
+        text += f": {removal.detail}"
+    return text

@@ -1,0 +1,225 @@
+"""The plugin host: registers builtins and entry-point plugins alike, keeps the
+transport and retention registries, and calls hooks through one typed facade."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pluggy
+
+from . import hookspecs
+from .errors import PluginError, UnknownNameError
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .events import Event
+    from .retention import RetentionPolicy
+    from .transport import Transport
+
+log = logging.getLogger("dssframe.plugins")
+
+ENTRY_POINT_GROUP = "dssframe"
+#: The builtins, registered exactly like third-party plugins.
+DEFAULT_PLUGINS = (
+    "dssframe.builtin.rsync",
+    "dssframe.builtin.dyadic",
+    "dssframe.builtin.log_notify",
+)
+
+F = TypeVar("F")
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """Where a registered plugin came from."""
+
+    name: str
+    origin: str  # "builtin", "entry point", "-p"
+    distribution: str | None
+    version: str | None
+    module: ModuleType
+
+
+@dataclass(frozen=True)
+class BrokenPlugin:
+    name: str
+    distribution: str | None
+    error: str
+
+
+class PluginHost:
+    """One pluggy manager per run, loaded explicitly and once."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager("dssframe")
+        self.pm.add_hookspecs(hookspecs)
+        self.infos: list[PluginInfo] = []
+        self.broken: list[BrokenPlugin] = []
+        self._transports: dict[str, tuple[Callable[..., Transport], str]] = {}
+        self._retentions: dict[str, tuple[Callable[..., RetentionPolicy], str]] = {}
+        self._registries_built = False
+
+    # --- loading -------------------------------------------------------------
+
+    def register_module(
+        self, module: ModuleType, name: str, origin: str, dist: str | None, version: str | None
+    ) -> None:
+        if self.pm.has_plugin(name):
+            raise PluginError(f"two plugins are named {name!r}")
+        self.pm.register(module, name=name)
+        self.infos.append(PluginInfo(name, origin, dist, version, module))
+
+    def load_builtins(self) -> None:
+        import importlib
+
+        from . import __version__
+
+        for dotted in DEFAULT_PLUGINS:
+            module = importlib.import_module(dotted)
+            self.register_module(module, dotted.rsplit(".", 1)[1], "builtin", None, __version__)
+
+    def load_entry_points(self) -> None:
+        """Discover group ``dssframe``; a plugin that fails to import only warns here."""
+        from importlib.metadata import entry_points
+
+        allow = _env_names("DSSFRAME_PLUGINS")
+        deny = _env_names("DSSFRAME_DISABLE_PLUGINS") or set()
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            if (allow is not None and ep.name not in allow) or ep.name in deny:
+                continue
+            dist = ep.dist.name if ep.dist else None
+            version = ep.dist.version if ep.dist else None
+            try:
+                module = ep.load()
+                self.register_module(module, ep.name, "entry point", dist, version)
+            except Exception as exc:  # noqa: BLE001 - isolate every third-party import
+                error = f"{type(exc).__name__}: {exc}"
+                self.broken.append(BrokenPlugin(ep.name, dist, error))
+                log.warning("plugin %r (%s) failed to load: %s", ep.name, dist, error)
+
+    def load_module(self, dotted: str) -> None:
+        """Load a plugin module by dotted path (``-p``); failure is an error."""
+        import importlib
+
+        try:
+            module = importlib.import_module(dotted)
+        except Exception as exc:
+            raise PluginError(f"cannot load plugin module {dotted!r}: {exc}") from exc
+        self.register_module(module, dotted, "-p", None, getattr(module, "__version__", None))
+
+    def finish(self) -> None:
+        """Fail loudly on a hook implementation that matches no specification."""
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"plugin error: {exc}") from exc
+
+    # --- registries ----------------------------------------------------------
+
+    def _build_registries(self) -> None:
+        if self._registries_built:
+            return
+        self._registries_built = True
+        self._collect("transport", self.pm.hook.dssframe_register_transports, self._transports)
+        self._collect("retention", self.pm.hook.dssframe_register_retention, self._retentions)
+
+    def _collect(self, family: str, hook: Any, registry: dict[str, Any]) -> None:
+        for impl in hook.get_hookimpls():
+            owner = impl.plugin_name
+
+            def register(name: str, factory: Callable[..., Any], owner: str = owner) -> None:
+                if name in registry:
+                    raise PluginError(
+                        f"{family} {name!r} is registered twice "
+                        f"(by {registry[name][1]!r} and {owner!r})"
+                    )
+                registry[name] = (factory, owner)
+
+            impl.function(register=register)
+
+    def transport_names(self) -> list[str]:
+        self._build_registries()
+        return sorted(self._transports)
+
+    def retention_names(self) -> list[str]:
+        self._build_registries()
+        return sorted(self._retentions)
+
+    def owner_of(self, family: str, name: str) -> str | None:
+        self._build_registries()
+        registry = self._transports if family == "transport" else self._retentions
+        entry = registry.get(name)
+        return entry[1] if entry else None
+
+    def _select(self, family: str, name: str, registry: dict[str, Any]) -> Any:
+        self._build_registries()
+        if name not in registry:
+            for broken in self.broken:
+                if broken.name == name:
+                    raise PluginError(
+                        f"plugin {name!r} ({broken.distribution}) provides the selected "
+                        f"{family} but failed to load: {broken.error}"
+                    )
+            raise UnknownNameError(family, name, list(registry))
+        return registry[name][0]
+
+    def transport(self, config: Config) -> Transport:
+        factory = self._select("transport", config.transport, self._transports)
+        result: Transport = factory(config)
+        return result
+
+    def retention(self, config: Config) -> RetentionPolicy:
+        factory = self._select("retention", config.retention, self._retentions)
+        result: RetentionPolicy = factory(config)
+        return result
+
+    # --- typed hook facade -------------------------------------------------------
+
+    def notify(self, event: Event) -> None:
+        """Give ``event`` to every plugin; a failing notifier is logged, never raised."""
+        for impl in reversed(self.pm.hook.dssframe_event.get_hookimpls()):
+            try:
+                impl.function(event=event)
+            except Exception as exc:  # noqa: BLE001 - a notifier must not mask the outcome
+                log.error("notifier %r failed on %s: %s", impl.plugin_name, event.kind.value, exc)
+
+    def veto_create(self, config: Config, destination: str) -> str | None:
+        return _first(self.pm.hook.dssframe_pre_create(config=config, destination=destination))
+
+    def veto_remove(self, config: Config, path: str) -> str | None:
+        return _first(self.pm.hook.dssframe_pre_remove(config=config, path=path))
+
+    def hook_names(self, info: PluginInfo) -> list[str]:
+        """The hooks ``info``'s plugin implements."""
+        callers = self.pm.get_hookcallers(info.module) or []
+        return sorted(caller.name for caller in callers)
+
+
+def _first(results: Iterable[str | None]) -> str | None:
+    for result in results:
+        if result:
+            return result
+    return None
+
+
+def _env_names(variable: str) -> set[str] | None:
+    value = os.environ.get(variable)
+    if value is None:
+        return None
+    return {part.strip() for part in value.split(",") if part.strip()}
+
+
+def load_host(extra_modules: Iterable[str] = ()) -> PluginHost:
+    """Build the plugin host for one run: builtins, entry points, ``-p`` modules."""
+    host = PluginHost()
+    host.load_builtins()
+    host.load_entry_points()
+    for dotted in extra_modules:
+        host.load_module(dotted)
+    host.finish()
+    return host

@@ -1,0 +1,85 @@
+"""The snapshot store: the destination directory, whose names are the database.
+
+Every state change is one ``rename()``; a crash leaves each snapshot in exactly one
+well-defined state. Entries that do not parse as snapshot names -- junk, symbolic
+links, plain files, names from the future -- are never listed and never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+
+from .errors import ConfigError, SnapshotError
+from .naming import SnapshotName, being_deleted_name, parse
+
+
+@dataclass(frozen=True)
+class Store:
+    dest_dir: str
+
+    @classmethod
+    def open(cls, dest_dir: str, mountpoint: bool = False) -> Store:
+        """Check that ``dest_dir`` is a usable directory (never creates it)."""
+        path = os.path.abspath(dest_dir)
+        if not os.path.isdir(path):
+            raise ConfigError(f"dest-dir {path} does not exist or is not a directory")
+        if mountpoint and not os.path.ismount(path):
+            raise SnapshotError(f"dest-dir {path} is not a mount point (option mountpoint)")
+        return cls(path)
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.dest_dir, name)
+
+    def scan(self, now: int) -> list[SnapshotName]:
+        """Every snapshot directory, oldest first."""
+        found = []
+        with os.scandir(self.dest_dir) as entries:
+            for entry in entries:
+                snapshot = parse(entry.name, now)
+                if snapshot is not None and entry.is_dir(follow_symlinks=False):
+                    found.append(snapshot)
+        found.sort(key=lambda s: (s.creation, s.name))
+        return found
+
+    def rename(self, old: str, new: str) -> None:
+        """Rename one snapshot dir, refusing to replace anything that exists."""
+        if old == new:
+            return
+        target = self.path(new)
+        if os.path.lexists(target):
+            raise SnapshotError(f"cannot rename {old} to {new}: {target} already exists")
+        try:
+            os.rename(self.path(old), target)
+        except OSError as exc:
+            raise SnapshotError(f"cannot rename {old} to {new}: {exc.strerror}") from None
+
+    def mkdir(self, name: str) -> None:
+        try:
+            os.mkdir(self.path(name), 0o755)
+        except OSError as exc:
+            raise SnapshotError(f"cannot create {self.path(name)}: {exc.strerror}") from None
+
+    def mark_being_deleted(self, snapshot: SnapshotName) -> str:
+        """First step of a removal: rename to the ``.being_deleted`` name."""
+        if snapshot.being_deleted:
+            return snapshot.name
+        new = being_deleted_name(snapshot)
+        self.rename(snapshot.name, new)
+        return new
+
+    def delete_tree(self, name: str) -> None:
+        """Remove a (being-deleted) tree as fast as ``rm -rf``: by running it."""
+        path = self.path(name)
+        result = subprocess.run(
+            ["rm", "-rf", "--one-file-system", "--", path],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0 or os.path.lexists(path):
+            detail = result.stderr.strip().splitlines()[-1:] or ["still exists"]
+            raise SnapshotError(f"cannot remove {path}: {detail[0]}")
