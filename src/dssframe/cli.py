@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from . import __version__
-from .errors import DssError, UsageError
+from .errors import DssError
 
 if TYPE_CHECKING:
     from .config import Config
@@ -100,7 +100,9 @@ def main_options(
     num_intervals: Annotated[str | None, typer.Option(help="number of intervals, 1..30")] = None,
     retention: Annotated[str | None, typer.Option(help="retention policy name")] = None,
     transport: Annotated[str | None, typer.Option(help="transport name")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="only show what would be done")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="only show what would be done")
+    ] = False,
     loglevel: Annotated[str | None, typer.Option(help="0..6 or debug..emerg")] = None,
     plugin: Annotated[
         list[str] | None, typer.Option("--plugin", "-p", help="load a plugin module")
@@ -142,6 +144,7 @@ def ls_command(
     """List every snapshot, oldest first: interval, name, creation duration (h:mm)."""
     import time
 
+    from .naming import SnapshotName
     from .store import Store
 
     state = _state(ctx)
@@ -150,8 +153,8 @@ def ls_command(
     policy = state.host().retention(config)
     now = int(time.time())
     snapshots = store.scan(now)
-    reference = None
-    records = []
+    reference: str | None = None
+    records: list[tuple[SnapshotName, int | None, str | None]] = []
     for s in snapshots:
         records.append((s, policy.interval(s, now), reference))
         if s.complete:
@@ -173,8 +176,7 @@ def ls_command(
         sys.stdout.write(json.dumps(out, indent=1) + "\n")
         return
     lines = [
-        f"{'-' if k is None else k}\t{s.name}\t{_duration_hmm(s.duration)}"
-        for s, k, _ in records
+        f"{'-' if k is None else k}\t{s.name}\t{_duration_hmm(s.duration)}" for s, k, _ in records
     ]
     sys.stdout.write("".join(line + "\n" for line in lines))
 

@@ -259,9 +259,7 @@ def build(file_values: Mapping[str, Any], overrides: Mapping[str, Any], path: st
         raise ConfigError(f"{path}: [plugins] must hold one table per plugin")
     merged = validate(raw, str(path or "config"))
     merged.update(validate(overrides, "command line"))
-    return Config(
-        **{_attr(k): v for k, v in merged.items()}, plugins=plugins, path=path
-    )
+    return Config(**{_attr(k): v for k, v in merged.items()}, plugins=plugins, path=path)
 
 
 def load(explicit: str | None, overrides: Mapping[str, Any]) -> Config:

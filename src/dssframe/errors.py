@@ -39,7 +39,12 @@ class UnknownNameError(PluginError):
 
 
 class TransportError(DssError):
-    """The copy failed (rsync/ssh exit status or could not be started)."""
+    """The copy failed (rsync/ssh exit status or could not be started). ``result``
+    is the transport's :class:`~dssframe.transport.CopyResult` when there is one."""
+
+    def __init__(self, message: str, result: object = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 class SnapshotError(DssError):

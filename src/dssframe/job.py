@@ -96,7 +96,9 @@ class Job:
             checksum=checksum,
             progress=progress,
         )
-        return CreatePlan(now, name, reference, reuse, why, self.transport.command(request), checksum)
+        return CreatePlan(
+            now, name, reference, reuse, why, self.transport.command(request), checksum
+        )
 
     def _choose_reuse(
         self, snapshots: list[SnapshotName], now: int, reference: SnapshotName | None
@@ -113,7 +115,18 @@ class Job:
     # --- effects -------------------------------------------------------------------
 
     def create(self, progress: bool = False) -> SnapshotName:
-        """Make one snapshot; on failure the incomplete dir stays for a resume."""
+        """Make one snapshot, blocking; on failure the incomplete dir stays for a resume."""
+        plan = self.begin_create(progress)
+        try:
+            process = runner.start(plan.argv, progress)
+        except FileNotFoundError as exc:
+            return self.finish_create(plan, CopyResult(Outcome.ERROR, 127, str(exc)))
+        status, stderr = runner.wait(process)
+        return self.finish_create(plan, self.transport.classify(status, stderr))
+
+    def begin_create(self, progress: bool = False) -> CreatePlan:
+        """Everything before the copy: source check, veto, the incomplete directory
+        (fresh, resumed or recycled). The caller then runs ``plan.argv``."""
         self._check_source()
         plan = self.plan_create(progress)
         veto = self.host.veto_create(self.config, self.store.path(plan.name))
@@ -128,7 +141,12 @@ class Job:
         if plan.checksum:
             log.log(NOTICE, "adding --checksum to this run (checksum = %d)", self.config.checksum)
         self.event(EventKind.CREATE_STARTED, snapshot=plan.name, path=self.store.path(plan.name))
-        result = self._copy(plan.argv, progress)
+        log.info("running %s", " ".join(plan.argv))
+        return plan
+
+    def finish_create(self, plan: CreatePlan, result: CopyResult) -> SnapshotName:
+        """After the copy: rename to the complete name, or report the failure (raises
+        TransportError; the incomplete directory stays for a resume)."""
         if result.outcome is not Outcome.COMPLETE:
             self.event(
                 EventKind.CREATE_FAILED,
@@ -138,7 +156,7 @@ class Job:
                 error=result.message,
                 duration=float(self.now() - plan.creation),
             )
-            raise TransportError(f"snapshot {plan.name} failed: {result.message}")
+            raise TransportError(f"snapshot {plan.name} failed: {result.message}", result)
         if result.message:
             log.warning("%s", result.message)
         completion = self._completion_time(plan.creation)
@@ -162,15 +180,6 @@ class Job:
         source = self.transport.local_source()
         if source is not None and not os.path.isdir(source):
             raise DssError(f"source-dir {source} does not exist or is not a directory")
-
-    def _copy(self, argv: list[str], progress: bool) -> CopyResult:
-        log.info("running %s", " ".join(argv))
-        try:
-            process = runner.start(argv, progress)
-        except FileNotFoundError as exc:
-            return CopyResult(Outcome.ERROR, 127, str(exc))
-        status, stderr = runner.wait(process)
-        return self.transport.classify(status, stderr)
 
     def _completion_time(self, creation: int) -> int:
         """Never complete in the creation second: names must not collide."""

@@ -59,7 +59,13 @@ class RsyncTransport:
     def ssh_command(self) -> list[str]:
         """The ssh argument list rsync runs (given to rsync as one quoted ``-e`` value)."""
         c = self.config
-        argv = [c.ssh_command, "-o", "BatchMode=yes", "-o", f"ConnectTimeout={c.ssh_connect_timeout}"]
+        argv = [
+            c.ssh_command,
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            f"ConnectTimeout={c.ssh_connect_timeout}",
+        ]
         if c.ssh_port:
             argv += ["-p", str(c.ssh_port)]
         if c.ssh_identity:
