@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import RunDss, make_tree
 
+from conftest import RunDss, make_tree
 from dssframe import naming
 
 

@@ -214,7 +214,10 @@ def validate(values: Mapping[str, Any], origin: str) -> dict[str, Any]:
         option = OPTION_BY_KEY.get(key)
         if option is None:
             raise ConfigError(f"{origin}: unknown option {key!r}")
-        checked[key] = option.check(key, value)
+        try:
+            checked[key] = option.check(key, value)
+        except ConfigError as exc:
+            raise ConfigError(f"{origin}: {exc}") from None
     return checked
 
 

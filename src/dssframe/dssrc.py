@@ -47,10 +47,7 @@ def parse_dssrc(text: str, origin: str) -> dict[str, Any]:
             values.setdefault(key, []).append(value)
         else:
             values[key] = value
-    validated = validate(values, origin)
-    if "unit-interval" in values:
-        validated["unit-interval"] = values["unit-interval"]  # keep the dss spelling (days)
-    return validated
+    return validate(values, origin)
 
 
 def convert(path: str) -> str:

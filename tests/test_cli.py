@@ -1,0 +1,142 @@
+"""Command-line behaviour: errors are one clear line with exit 2 and touch nothing."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from conftest import RunDss
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--num-intervals", "0", "ls"], "num-intervals: 0 is out of range (allowed: 1..30)"),
+        (["--num-intervals", "31", "ls"], "num-intervals: 31 is out of range"),
+        (["--unit-interval", "soon", "ls"], "unit-interval: 'soon'"),
+        (["--loglevel", "loud", "ls"], "loglevel: 'loud' is not a log level"),
+        (["--retention", "nope", "ls"], "unknown retention 'nope'; valid names: dyadic"),
+        (["--transport", "nope", "create"], "unknown transport 'nope'; valid names: rsync"),
+        (["--no-such-option", "ls"], "No such option: --no-such-option"),
+        (["frobnicate"], "No such command 'frobnicate'"),
+        (["prune", "--max", "-1"], "--max"),
+    ],
+)
+def test_bad_options_give_one_line_and_exit_2(
+    run_dss: RunDss, dest: Path, source: Path, args: list[str], needle: str
+) -> None:
+    before = sorted(os.listdir(dest))
+    result = run_dss("--source-dir", str(source), "--dest-dir", str(dest), *args)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("dss: error: ")
+    assert needle in lines[0]
+    assert sorted(os.listdir(dest)) == before
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ('source-dir = "/x"\nbogus-key = 1\n', "unknown option 'bogus-key'"),
+        ("num-intervals = 'five'\n", "num-intervals: expected an integer, got 'five'"),
+        ("keep-redundant = 3\n", "keep-redundant: expected true or false, got 3"),
+        ("rsync-option = 5\n", "rsync-option: expected a list of strings"),
+        ("min-free-percent = 101\n", "min-free-percent: 101 is out of range (allowed: 0..100)"),
+        ("this is not toml\n", "invalid TOML"),
+        ("[plugins]\ngfs = 3\n", "[plugins] must hold one table per plugin"),
+    ],
+)
+def test_bad_config_files_give_one_line_and_exit_2(
+    run_dss: RunDss, tmp_path: Path, dest: Path, content: str, needle: str
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(content)
+    result = run_dss("--config", str(config), "--dest-dir", str(dest), "ls")
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert needle in line
+    assert str(config) in line or "command line" in line or "config" in line
+
+
+def test_missing_dest_dir_and_missing_config(run_dss: RunDss, tmp_path: Path) -> None:
+    result = run_dss("ls")
+    assert result.returncode == 2
+    assert "dest-dir is not set" in result.stderr
+    result = run_dss("--dest-dir", str(tmp_path / "absent"), "ls")
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr
+    result = run_dss("--config", str(tmp_path / "absent.toml"), "ls")
+    assert result.returncode == 2
+    assert "absent.toml does not exist" in result.stderr
+
+
+def test_config_file_is_read_and_command_line_wins(
+    run_dss: RunDss, tmp_path: Path, dest: Path
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'dest-dir = "{dest}"\nnum-intervals = 7\nunit-interval = "6h"\n'
+        'rsync-option = ["--exclude", "/proc"]\n'
+    )
+    shown = run_dss("--config", str(config), "--num-intervals", "3", "config", "show", check=True)
+    values = tomllib.loads(shown.stdout)
+    assert values["dest-dir"] == str(dest)
+    assert values["num-intervals"] == 3
+    assert values["unit-interval"] == "6h"
+    assert values["rsync-option"] == ["--exclude", "/proc"]
+    env = {**os.environ, "DSSFRAME_CONFIG": str(config)}
+    path = run_dss("config", "path", env=env, check=True)
+    assert path.stdout.strip() == str(config)
+    test = run_dss("configtest", env=env, check=True)
+    assert "configuration OK" in test.stderr
+    assert tomllib.loads(test.stdout)["num-intervals"] == 7
+
+
+def test_default_config_path_is_under_the_user_config_dir(
+    run_dss: RunDss, isolated_dirs: Path
+) -> None:
+    result = run_dss("config", "path", check=True)
+    assert result.stdout.strip() == str(isolated_dirs / "config" / "dssframe" / "config.toml")
+
+
+def test_import_dssrc_writes_a_config_dss_accepts(run_dss: RunDss, tmp_path: Path) -> None:
+    dssrc = tmp_path / "dssrc"
+    dssrc.write_text(
+        "# original dss config\n"
+        'source-dir "/home/user data"\n'
+        "dest-dir /backup\n"
+        'rsync-option "--exclude"\n'
+        "rsync-option /proc\n"
+        "unit-interval 7\n"
+        "num-intervals 6\n"
+        "keep-redundant\n"
+        "min-free-mb 500\n"
+    )
+    out = tmp_path / "config.toml"
+    run_dss("config", "import-dssrc", str(dssrc), "--output", str(out), check=True)
+    values = tomllib.loads(out.read_text())
+    assert values["source-dir"] == "/home/user data"
+    assert values["rsync-option"] == ["--exclude", "/proc"]
+    assert values["unit-interval"] == "1w"  # 7 days, spelled unambiguously
+    assert values["keep-redundant"] is True
+    shown = run_dss("--config", str(out), "config", "show", check=True)
+    assert tomllib.loads(shown.stdout)["unit-interval"] == "1w"
+    again = run_dss("config", "import-dssrc", str(dssrc), "--output", str(out))
+    assert again.returncode == 2 and "--force" in again.stderr
+
+
+def test_version_lists_plugins(run_dss: RunDss) -> None:
+    result = run_dss("--version", check=True)
+    assert result.stdout.startswith("dss (dssframe) ")
+    for name in ("rsync", "dyadic", "log_notify"):
+        assert f"plugin {name} " in result.stdout
+
+
+def test_no_command_prints_usage_and_exits_2(run_dss: RunDss) -> None:
+    result = run_dss()
+    assert result.returncode == 2
+    assert "Usage: dss" in result.stdout + result.stderr
