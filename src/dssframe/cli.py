@@ -77,6 +77,7 @@ def _version(value: bool) -> None:
 
     typer.echo(f"dss (dssframe) {__version__}")
     host = load_host()
+    host.load_entry_points()
     for info in host.infos:
         where = info.distribution or info.origin
         typer.echo(f"  plugin {info.name} {info.version or '?'} ({where})")

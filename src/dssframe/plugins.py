@@ -29,6 +29,7 @@ DEFAULT_PLUGINS = (
     "dssframe.builtin.rsync",
     "dssframe.builtin.dyadic",
     "dssframe.builtin.log_notify",
+    "dssframe.builtin.hooks",
 )
 
 F = TypeVar("F")
@@ -63,6 +64,7 @@ class PluginHost:
         self._transports: dict[str, tuple[Callable[..., Transport], str]] = {}
         self._retentions: dict[str, tuple[Callable[..., RetentionPolicy], str]] = {}
         self._registries_built = False
+        self._entry_points_loaded = False
 
     # --- loading -------------------------------------------------------------
 
@@ -84,7 +86,15 @@ class PluginHost:
             self.register_module(module, dotted.rsplit(".", 1)[1], "builtin", None, __version__)
 
     def load_entry_points(self) -> None:
-        """Discover group ``dssframe``; a plugin that fails to import only warns here."""
+        """Discover group ``dssframe`` (once); a plugin that fails to import only warns.
+
+        Called lazily: a command that needs only builtins (``dss ls`` with the default
+        retention) never pays for scanning the installed distributions.
+        """
+        if self._entry_points_loaded:
+            return
+        self._entry_points_loaded = True
+        self._registries_built = False
         from importlib.metadata import entry_points
 
         allow = _env_names("DSSFRAME_PLUGINS")
@@ -101,6 +111,7 @@ class PluginHost:
                 error = f"{type(exc).__name__}: {exc}"
                 self.broken.append(BrokenPlugin(ep.name, dist, error))
                 log.warning("plugin %r (%s) failed to load: %s", ep.name, dist, error)
+        self.finish()
 
     def load_module(self, dotted: str) -> None:
         """Load a plugin module by dotted path (``-p``); failure is an error."""
@@ -125,6 +136,8 @@ class PluginHost:
         if self._registries_built:
             return
         self._registries_built = True
+        self._transports.clear()
+        self._retentions.clear()
         self._collect("transport", self.pm.hook.dssframe_register_transports, self._transports)
         self._collect("retention", self.pm.hook.dssframe_register_retention, self._retentions)
 
@@ -143,14 +156,17 @@ class PluginHost:
             impl.function(register=register)
 
     def transport_names(self) -> list[str]:
+        self.load_entry_points()
         self._build_registries()
         return sorted(self._transports)
 
     def retention_names(self) -> list[str]:
+        self.load_entry_points()
         self._build_registries()
         return sorted(self._retentions)
 
     def owner_of(self, family: str, name: str) -> str | None:
+        self.load_entry_points()
         self._build_registries()
         registry = self._transports if family == "transport" else self._retentions
         entry = registry.get(name)
@@ -158,6 +174,9 @@ class PluginHost:
 
     def _select(self, family: str, name: str, registry: dict[str, Any]) -> Any:
         self._build_registries()
+        if name not in registry and not self._entry_points_loaded:
+            self.load_entry_points()
+            self._build_registries()
         if name not in registry:
             for broken in self.broken:
                 if broken.name == name:
@@ -182,16 +201,24 @@ class PluginHost:
 
     def notify(self, event: Event) -> None:
         """Give ``event`` to every plugin; a failing notifier is logged, never raised."""
+        self.load_entry_points()
         for impl in reversed(self.pm.hook.dssframe_event.get_hookimpls()):
             try:
                 impl.function(event=event)
             except Exception as exc:  # noqa: BLE001 - a notifier must not mask the outcome
                 log.error("notifier %r failed on %s: %s", impl.plugin_name, event.kind.value, exc)
 
+    def configure(self, config: Config) -> None:
+        """Hand the (re)loaded configuration to every plugin (``dssframe_configure``)."""
+        self.load_entry_points()
+        self.pm.hook.dssframe_configure(config=config)
+
     def veto_create(self, config: Config, destination: str) -> str | None:
+        self.load_entry_points()
         return _first(self.pm.hook.dssframe_pre_create(config=config, destination=destination))
 
     def veto_remove(self, config: Config, path: str) -> str | None:
+        self.load_entry_points()
         return _first(self.pm.hook.dssframe_pre_remove(config=config, path=path))
 
     def hook_names(self, info: PluginInfo) -> list[str]:
@@ -215,10 +242,10 @@ def _env_names(variable: str) -> set[str] | None:
 
 
 def load_host(extra_modules: Iterable[str] = ()) -> PluginHost:
-    """Build the plugin host for one run: builtins, entry points, ``-p`` modules."""
+    """Build the plugin host for one run: builtins and ``-p`` modules now, entry-point
+    plugins as soon as anything needs more than the builtins."""
     host = PluginHost()
     host.load_builtins()
-    host.load_entry_points()
     for dotted in extra_modules:
         host.load_module(dotted)
     host.finish()
