@@ -276,6 +276,27 @@ def import_dssrc_command(
         typer.echo(f"wrote {output}", err=True)
 
 
+@app.command("demo")
+def demo_command(
+    ctx: typer.Context,
+    directory: Annotated[
+        str | None, typer.Option("--dir", help="where the demo source and snapshots go")
+    ] = None,
+) -> None:
+    """Snapshot a small demo tree twice (with a change between) and list the result."""
+    from pathlib import Path
+
+    from . import demo, logs
+
+    logs.setup("warning")
+    base = Path(directory) if directory else demo.default_dir()
+    state = _state(ctx)
+    demo.run(base, state.host(), typer.echo)
+    ls_state = State(overrides={"dest-dir": str(base / "snapshots")})
+    ctx.obj = ls_state
+    ls_command(ctx, as_json=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dss`` command: errors become one line and an exit status."""
     try:
