@@ -8,7 +8,9 @@ Keys are the long option names of the original dss (``source-dir``, ``rsync-opti
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +46,8 @@ def _bool(key: str, value: Any) -> bool:
 
 def _int_range(low: int, high: int | None) -> Callable[[str, Any], int]:
     def check(key: str, value: Any) -> int:
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        # ASCII digits only: "²".isdigit() is true but int("²") raises ValueError
+        if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]+\s*", value, re.ASCII):
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{key}: expected an integer, got {value!r}")
@@ -71,12 +74,26 @@ def _duration(key: str, value: Any) -> int:
         raise ConfigError(f"{key}: {value!r}: {exc}") from None
 
 
+def _seconds(key: str, value: Any) -> int:
+    """Like :func:`_duration`, but a plain number means seconds, not days."""
+    number: int | float
+    if isinstance(value, str) and re.fullmatch(r"\s*[0-9]+(\.[0-9]+)?\s*", value, re.ASCII):
+        number = float(value) if "." in value else int(value)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        number = value
+    else:
+        return _duration(key, value)
+    if not 1 <= number < math.inf:  # also false for NaN
+        raise ConfigError(f"{key}: {value!r}: must be at least one second (and finite)")
+    return int(number)
+
+
 def _loglevel(key: str, value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(LOGLEVELS):
         return LOGLEVELS[value]
     if isinstance(value, str):
         text = value.strip().lower()
-        if text.isdigit() and int(text) < len(LOGLEVELS):
+        if text.isascii() and text.isdigit() and int(text) < len(LOGLEVELS):
             return LOGLEVELS[int(text)]
         if text in LOGLEVELS:
             return text
@@ -127,7 +144,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("min-free-percent-inodes", _int_range(0, 100), 0, "low inodes below this %"),
     Option("min-complete", _int_range(0, None), 1, "complete snapshots low space keeps"),
     Option("max-rsync-errors", _int_range(1, None), 10, "consecutive failures end run"),
-    Option("retry-delay", _duration, 60, "seconds before a failed create is retried"),
+    Option("retry-delay", _seconds, 60, "seconds before a failed create is retried"),
     Option("checksum", _int_range(0, 1000), 0, "per-mille chance of rsync --checksum"),
     Option("mountpoint", _bool, False, "refuse unless dest-dir is a mount point"),
     Option("pre-create-hook", _optional_str, None, "command run before a snapshot"),
@@ -259,7 +276,7 @@ def build(file_values: Mapping[str, Any], overrides: Mapping[str, Any], path: st
     raw = dict(file_values)
     plugins = raw.pop("plugins", {})
     if not isinstance(plugins, dict) or not all(isinstance(v, dict) for v in plugins.values()):
-        raise ConfigError(f"{path}: [plugins] must hold one table per plugin")
+        raise ConfigError(f"{path or 'config'}: [plugins] must hold one table per plugin")
     merged = validate(raw, str(path or "config"))
     merged.update(validate(overrides, "command line"))
     return Config(**{_attr(k): v for k, v in merged.items()}, plugins=plugins, path=path)
@@ -294,5 +311,11 @@ def toml_value(value: Any) -> str:
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     text = str(value)
     escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    escaped = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in escaped)
+    escaped = "".join(c if c.isprintable() else _toml_escape(c) for c in escaped)
     return f'"{escaped}"'
+
+
+def _toml_escape(char: str) -> str:
+    # \u takes exactly four hex digits: characters beyond U+FFFF need \U and eight
+    code = ord(char)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"

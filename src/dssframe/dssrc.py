@@ -24,7 +24,10 @@ def parse_dssrc(text: str, origin: str) -> dict[str, Any]:
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        key, _, rest = line.partition(" ") if "=" not in line.split()[0] else line.partition("=")
+        if "=" in line.split()[0]:
+            key, _, rest = line.partition("=")
+        else:  # the name ends at the first blank, a space or a tab
+            key, rest = (line.split(None, 1) + [""])[:2]
         key = key.strip().rstrip("=").strip()
         rest = rest.strip().removeprefix("=").strip()
         try:
@@ -33,6 +36,8 @@ def parse_dssrc(text: str, origin: str) -> dict[str, Any]:
             raise ConfigError(f"{origin}:{number}: {exc}") from None
         value: Any = " ".join(words) if words else None
         if key == "exclude-patterns":
+            if value is None:
+                raise ConfigError(f"{origin}:{number}: option {key!r} needs a value")
             values.setdefault("rsync-option", []).extend(["--exclude-from", value])
             continue
         if key in IGNORED:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 DAY = 86400
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": DAY, "w": 7 * DAY}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+# ASCII digits only: \d would also take e.g. Arabic-Indic digits.
+_DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhdw]?)\s*", re.ASCII)
+_EXPECTED = "expected a number of days or a duration like 6h, 30m, 2w"
 
 
 def parse_duration(value: str | int | float) -> int:
@@ -15,16 +18,21 @@ def parse_duration(value: str | int | float) -> int:
     Raises ValueError with a message naming what is allowed.
     """
     if isinstance(value, bool):
-        raise ValueError("expected a number of days or a duration like 6h, 30m, 2w")
+        raise ValueError(_EXPECTED)
     if isinstance(value, int | float):
         seconds = value * DAY
-    else:
-        match = _DURATION.match(value)
+    elif isinstance(value, str):
+        match = _DURATION.fullmatch(value)
         if not match:
-            raise ValueError("expected a number of days or a duration like 6h, 30m, 2w")
+            raise ValueError(_EXPECTED)
         number, unit = match.groups()
         seconds = float(number) * _UNITS[unit or "d"]
-    if seconds < 1 or seconds != seconds:
+    else:  # e.g. a TOML array or date: a ValueError like any other bad value
+        raise ValueError(_EXPECTED)
+    if isinstance(seconds, float) and not math.isfinite(seconds):
+        # int(inf) would raise OverflowError, which callers do not expect
+        raise ValueError("must be a finite duration")
+    if seconds < 1:
         raise ValueError("must be at least one second")
     return int(seconds)
 
