@@ -61,7 +61,9 @@ class State:
     def job(self) -> Job:
         from .job import Job
 
-        return Job.from_config(self.config(), self.host())
+        config, host = self.config(), self.host()
+        host.configure(config)
+        return Job.from_config(config, host)
 
 
 def _state(ctx: typer.Context) -> State:

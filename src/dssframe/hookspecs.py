@@ -82,3 +82,17 @@ def dssframe_pre_remove(config: Config, path: str) -> str | None:
     short message to skip this removal (it is retried later). All implementations
     are called; the first non-None message is reported.
     """
+
+
+# --- configuration (every plugin hears it) ---
+
+
+@hookspec
+def dssframe_configure(config: Config) -> None:
+    """Receive the effective configuration: called once after it is loaded, before
+    any snapshot work, and again after the run loop re-read it (SIGHUP).
+
+    Plugins that need options outside the veto hooks (e.g. the shell hooks run on an
+    event) keep what they need from here. Called on every plugin; return value
+    ignored. Raise :class:`dssframe.errors.ConfigError` to reject the configuration.
+    """
