@@ -457,7 +457,7 @@ def bench_remove(bench: Bench) -> None:
     from dssframe.store import Store
 
     args = bench.args
-    rounds = args.rounds
+    rounds = args.remove_rounds
     source = bench.last_plain_copy
     if source is None:  # section 1 was skipped: make a tree of our own
         source = bench.run_dir / "remove-src"
@@ -574,7 +574,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: 2,000 files, 2 rounds, fewer repeats"
     )
-    parser.add_argument("--rounds", type=int, help="create/remove rounds (default 5, quick 2)")
+    parser.add_argument("--rounds", type=int, help="create rounds (default 5, quick 2)")
+    parser.add_argument("--remove-rounds", type=int, help="removal rounds (default 9, quick 3)")
     parser.add_argument("--files", type=int, help="files in the tree (default 20000, quick 2000)")
     parser.add_argument(
         "--workdir",
@@ -598,6 +599,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (2 if args.quick else 5)
+    args.remove_rounds = args.remove_rounds or (3 if args.quick else 9)
     args.files = args.files or (2000 if args.quick else 20000)
     args.ls_runs = 10 if args.quick else 20
     args.ls_blocks = 1 if args.quick else 2
@@ -607,8 +609,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.sections) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
-    if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
+    if args.rounds < 1 or args.remove_rounds < 1:
+        parser.error("--rounds and --remove-rounds must be at least 1")
     return args
 
 
@@ -686,7 +688,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(run_dir, ignore_errors=True)
     log(
         f"== summary ({'quick smoke run, ' if args.quick else ''}"
-        f"{args.files} files, {args.rounds} rounds, "
+        f"{args.files} files, {args.rounds} create / {args.remove_rounds} remove rounds, "
         f"{time.perf_counter() - started:.0f} s; load now "
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())})"
     )
