@@ -299,10 +299,15 @@ def demo_command(
     ls_command(ctx, as_json=False)
 
 
+from . import commands_daemon  # noqa: E402,F401
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dss`` command: errors become one line and an exit status."""
     try:
-        app(args=argv, prog_name="dss", standalone_mode=False)
+        # Without standalone mode click returns a command's typer.Exit code instead
+        # of raising it.
+        result = app(args=argv, prog_name="dss", standalone_mode=False)
     except DssError as exc:
         print(f"dss: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -320,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dss: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":

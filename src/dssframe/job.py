@@ -124,14 +124,18 @@ class Job:
         status, stderr = runner.wait(process)
         return self.finish_create(plan, self.transport.classify(status, stderr))
 
-    def begin_create(self, progress: bool = False) -> CreatePlan:
+    def begin_create(self, progress: bool = False, notify_deferral: bool = True) -> CreatePlan:
         """Everything before the copy: source check, veto, the incomplete directory
-        (fresh, resumed or recycled). The caller then runs ``plan.argv``."""
+        (fresh, resumed or recycled). The caller then runs ``plan.argv``.
+
+        ``notify_deferral=False`` leaves the CREATE_DEFERRED event of a veto to the
+        caller (the run loop reports a lasting veto at most once an hour)."""
         self._check_source()
         plan = self.plan_create(progress)
         veto = self.host.veto_create(self.config, self.store.path(plan.name))
         if veto:
-            self.event(EventKind.CREATE_DEFERRED, reason=veto)
+            if notify_deferral:
+                self.event(EventKind.CREATE_DEFERRED, reason=veto)
             raise CreateDeferred(f"snapshot creation deferred: {veto}")
         if plan.reuse is not None:
             log.info("%s: reusing %s as %s", plan.reuse_reason, plan.reuse.name, plan.name)
@@ -140,7 +144,12 @@ class Job:
             self.store.mkdir(plan.name)
         if plan.checksum:
             log.log(NOTICE, "adding --checksum to this run (checksum = %d)", self.config.checksum)
-        self.event(EventKind.CREATE_STARTED, snapshot=plan.name, path=self.store.path(plan.name))
+        self.event(
+            EventKind.CREATE_STARTED,
+            snapshot=plan.name,
+            path=self.store.path(plan.name),
+            stats={"checksum": plan.checksum},
+        )
         log.info("running %s", " ".join(plan.argv))
         return plan
 

@@ -78,3 +78,19 @@ def wait(process: subprocess.Popen[bytes]) -> tuple[int, str]:
     status = process.wait()
     reader.join()
     return status, "\n".join(lines)
+
+
+def collect_stderr(process: subprocess.Popen[bytes]) -> Callable[[float | None], str]:
+    """Log and keep ``process``'s standard error from a thread, so the caller need not
+    block. The returned function waits up to ``timeout`` seconds for the end of the
+    stream (call it once the process has exited) and returns the text read so far."""
+    lines: list[str] = []
+    assert process.stderr is not None
+    reader = threading.Thread(target=_collect_stderr, args=(process.stderr, lines), daemon=True)
+    reader.start()
+
+    def finish(timeout: float | None) -> str:
+        reader.join(timeout)
+        return "\n".join(lines)
+
+    return finish
