@@ -231,21 +231,24 @@ def test_max_rsync_errors_consecutive_failures_end_the_loop(
     assert "2 consecutive snapshot failures" in reason and "rsync exit 13" in reason
 
 
-def test_sigterm_mid_copy_stops_rsync_and_a_restart_resumes(
-    make_dss: Callable[..., Dss], tmp_path: Path, dest: Path
+def test_sigint_mid_copy_stops_rsync_and_a_restart_resumes(
+    make_dss: Callable[..., Dss], tmp_path: Path, dest: Path, recorder: tuple[str, Path]
 ) -> None:
+    hook, out = recorder
     pidfile = tmp_path / "rsync.pid"
     wrapper = script(
         tmp_path / "rsync-slow-once",
         f'if [ ! -e "{pidfile}" ]; then echo $$ > "{pidfile}"; exec sleep 30; fi\n'
         'exec rsync "$@"\n',
     )
-    dss = make_dss(rsync_path=wrapper).start()
+    dss = make_dss(rsync_path=wrapper, exit_hook=hook).start()
     wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), what="rsync")
     rsync_pid = int(pidfile.read_text())
     started = time.monotonic()
-    assert dss.stop() == 0
+    dss.signal(signal.SIGINT)
+    assert dss.process is not None and dss.process.wait(STOP_TIMEOUT) == 0
     assert time.monotonic() - started < 5
+    assert hook_calls(out) == [["caught signal SIGINT"]]
     assert not os.path.exists(f"/proc/{rsync_pid}")  # stopped and reaped
     [left] = snapshot_names(dest)
     assert left.endswith("-incomplete")  # kept for a resume
