@@ -1,0 +1,177 @@
+"""dssframe plugin ``prometheus``: metrics for node_exporter's textfile collector.
+
+After every event the file named by ``[plugins.prometheus] textfile`` is rewritten
+atomically (temporary file in the same directory, fsync, rename) with the state of the
+destination: snapshots per state, the newest snapshot's time, the last creation's
+duration and exit status, consecutive failures and free space against dss's
+thresholds. What must outlive the process (failure count, last creation) is kept in a
+small JSON file next to the textfile. See README.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from dssframe import hookimpl
+from dssframe.config import Config
+from dssframe.errors import ConfigError
+from dssframe.events import Event
+from dssframe.naming import SnapshotName
+from dssframe.settings import PluginSettings, Setting, validate_section
+from dssframe.store import Store
+
+from .metrics import Space, Thresholds, render, update, usable_state
+
+__version__ = "0.1.0"
+
+SECTION = "prometheus"
+log = logging.getLogger("dssframe.prometheus")
+
+SETTINGS = PluginSettings(
+    section=SECTION,
+    settings=[
+        Setting("textfile", "str", "",
+                "metrics file for node_exporter's textfile collector, ending in .prom "
+                "(empty: off)"),
+    ],
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the metrics of one configuration go."""
+
+    textfile: str
+    dest: str | None
+    thresholds: Thresholds
+
+    @property
+    def state_file(self) -> str:
+        """Hidden, and not ``*.prom``: node_exporter ignores it."""
+        directory, base = os.path.split(self.textfile)
+        return os.path.join(directory, f".{base}.state.json")
+
+
+def target_of(config: Config) -> Target | None:
+    """The validated ``[plugins.prometheus]`` table of ``config``; None when off."""
+    values = validate_section(SETTINGS, config.plugins.get(SECTION))
+    textfile = values["textfile"]
+    if not textfile:
+        return None
+    textfile = os.path.abspath(os.path.expanduser(textfile))
+    directory = os.path.dirname(textfile)
+    if not os.path.isdir(directory):
+        raise ConfigError(
+            f"[plugins.{SECTION}] textfile: directory {directory} does not exist"
+        )
+    if not textfile.endswith(".prom"):
+        log.warning("%s: node_exporter reads only files ending in .prom", textfile)
+    dest = os.path.abspath(config.dest_dir) if config.dest_dir else None
+    thresholds = Thresholds(
+        config.min_free_mb, config.min_free_percent, config.min_free_percent_inodes
+    )
+    return Target(textfile, dest, thresholds)
+
+
+def write_atomically(path: str, text: str, mode: int = 0o644) -> None:
+    """Replace ``path`` by ``text`` in one rename: a reader sees the old or the new
+    file, never a partial one, even after a crash."""
+    directory, base = os.path.split(path)
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{base}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, mode)  # mkstemp's 0600 would hide it from node_exporter
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def load_state(path: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("%s: unreadable, starting afresh: %s", path, exc)
+        return None
+
+
+def measure(path: str) -> Space | None:
+    try:
+        st = os.statvfs(path)
+    except OSError as exc:
+        log.warning("cannot statvfs %s: %s", path, exc.strerror)
+        return None
+    block = st.f_frsize or st.f_bsize
+    return Space(st.f_blocks * block, st.f_bavail * block, st.f_files, st.f_favail)
+
+
+def scan(dest: str, now: int) -> list[SnapshotName] | None:
+    try:
+        return Store(dest).scan(now)
+    except OSError as exc:
+        log.warning("cannot read %s: %s", dest, exc.strerror)
+        return None
+
+
+def record(target: Target, event: Event) -> None:
+    """Fold ``event`` into the remembered state and rewrite the textfile."""
+    dest = event.destination or target.dest
+    if not dest:
+        return
+    now = int(time.time())
+    state = update(usable_state(load_state(target.state_file), dest), event)
+    text = render(dest, scan(dest, now), state, measure(dest), target.thresholds, now)
+    write_atomically(target.state_file, json.dumps(state, indent=1, sort_keys=True) + "\n")
+    write_atomically(target.textfile, text)
+
+
+_target: Target | None = None
+
+
+def configure(config: Config) -> Target | None:
+    global _target
+    _target = target_of(config)
+    return _target
+
+
+@hookimpl
+def dssframe_configure(config: Config) -> None:
+    configure(config)
+
+
+@hookimpl
+def dssframe_event(event: Event) -> None:
+    target = _target
+    if target is None or event.dry_run:
+        return
+    try:
+        record(target, event)
+    except OSError as exc:
+        log.error("cannot write %s: %s", target.textfile, exc.strerror or exc)
+
+
+# optionalhook: a dssframe without the settings hook (before 0.2) still loads this
+# plugin; configure() validates the table itself either way.
+@hookimpl(optionalhook=True)
+def dssframe_plugin_settings() -> PluginSettings:
+    return SETTINGS

@@ -1,0 +1,79 @@
+"""Fixtures of the prometheus plugin's tests: isolated XDG dirs, a metrics reader,
+the real CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import dssframe_prometheus
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Keep every test away from the user's config and state directories."""
+    home = tmp_path_factory.mktemp("xdg")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
+    for variable in ("DSSFRAME_CONFIG", "DSSFRAME_PLUGINS", "DSSFRAME_DISABLE_PLUGINS"):
+        monkeypatch.delenv(variable, raising=False)
+    return home
+
+
+@pytest.fixture(autouse=True)
+def unconfigured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts without a configuration captured by the plugin."""
+    monkeypatch.setattr(dssframe_prometheus, "_target", None)
+
+
+class Metrics:
+    """A textfile as prometheus_client's own parser reads it."""
+
+    def __init__(self, text: str) -> None:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        self.text = text
+        self.families = {f.name: f for f in text_string_to_metric_families(text)}
+        self.samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in self.families.values()
+            for s in family.samples
+        }
+
+    def value(self, name: str, dest: str, **labels: str) -> float:
+        key = (f"dssframe_{name}", tuple(sorted({"dest": dest, **labels}.items())))
+        return self.samples[key]
+
+    def has(self, name: str) -> bool:
+        return f"dssframe_{name}" in self.families
+
+
+@pytest.fixture
+def read_metrics() -> Callable[[Path], Metrics]:
+    return lambda path: Metrics(path.read_text())
+
+
+RunDss = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def run_dss() -> RunDss:
+    """Run the real ``dss`` command in a child process."""
+
+    def run(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "dssframe", *args],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=60,
+            check=False,
+            **kwargs,  # type: ignore[call-overload]
+        )
+
+    return run
