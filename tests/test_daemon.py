@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from conftest import RunDss, require_tool
-from dssframe import control
+from dssframe import control, diskspace
+from dssframe.daemon import reload_config
 
 STOP_TIMEOUT = 15
 
@@ -376,3 +377,36 @@ def test_daemon_mode_detaches_and_logs_to_the_logfile(
     finally:
         if control.running_pid(str(dest)) is not None:
             os.kill(pid or 0, signal.SIGKILL)
+
+
+# --- pure parts: thresholds, reload precedence ---------------------------------------------
+
+
+def test_disk_space_thresholds_zero_turns_a_check_off() -> None:
+    space = diskspace.DiskSpace(
+        total_mb=1000, free_mb=50, percent_free=5.0, percent_free_inodes=1.0
+    )
+    assert diskspace.shortages(space, diskspace.Thresholds(0, 0, 0)) == []
+    assert diskspace.shortages(space, diskspace.Thresholds(100, 0, 0)) == ["50 MiB free < 100 MiB"]
+    assert diskspace.shortages(space, diskspace.Thresholds(0, 6, 0)) == ["5.0% free < 6%"]
+    assert diskspace.is_low(space, diskspace.Thresholds(0, 0, 2))
+    assert not diskspace.is_low(space, diskspace.Thresholds(50, 5, 1))  # "below", not "at"
+
+
+def test_statvfs_is_read_as_an_unprivileged_user_sees_it(dest: Path) -> None:
+    fake = os.statvfs_result((4096, 4096, 1000, 500, 250, 0, 0, 0, 0, 255))
+    space = diskspace.from_statvfs(fake)
+    assert space.percent_free == 25.0  # f_bavail, not f_bfree
+    assert space.percent_free_inodes == 100.0  # no inode counts: never low on inodes
+    real = diskspace.measure(str(dest))
+    assert 0 < real.percent_free < 100 and real.total_mb > 0
+    assert diskspace.is_low(real, diskspace.Thresholds(0, 100, 0))  # how the tests force it
+
+
+def test_on_reload_the_file_wins_over_the_command_line(tmp_path: Path) -> None:
+    config = tmp_path / "dss.toml"
+    write_config(config, {"unit-interval": "1h", "num-intervals": 4})
+    overrides = {"unit-interval": "8s", "dest-dir": "/from/the/command/line"}
+    reloaded = reload_config(str(config), overrides)
+    assert reloaded.unit_interval == 3600 and reloaded.num_intervals == 4
+    assert reloaded.dest_dir == "/from/the/command/line"  # not in the file: kept
