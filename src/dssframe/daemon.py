@@ -347,6 +347,10 @@ class RunLoop:
 
     def _create(self, decision: schedule.Decision) -> None:
         now = self.now()
+        if self.config.mountpoint and not os.path.ismount(self.dest_dir):
+            # The backup disk went away while we ran: never fill the file system below.
+            self._failed(f"dest-dir {self.dest_dir} is no longer a mount point (option mountpoint)")
+            return
         try:
             plan = self.job.begin_create(progress=False, notify_deferral=False)
         except CreateDeferred as exc:
