@@ -140,3 +140,13 @@ def test_no_command_prints_usage_and_exits_2(run_dss: RunDss) -> None:
     result = run_dss()
     assert result.returncode == 2
     assert "Usage: dss" in result.stdout + result.stderr
+
+
+@pytest.mark.usefixtures("rsync")
+def test_demo_snapshots_twice_and_lists(run_dss: RunDss, tmp_path: Path) -> None:
+    result = run_dss("demo", "--dir", str(tmp_path / "demo"), check=True)
+    assert "one hard-linked file in both: True" in result.stdout
+    assert "new copy in snapshot 2: True" in result.stdout
+    rows = [line for line in result.stdout.splitlines() if line.startswith("0\t")]
+    assert len(rows) == 2
+    assert len(os.listdir(tmp_path / "demo" / "snapshots")) == 2

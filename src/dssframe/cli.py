@@ -47,8 +47,9 @@ class State:
         if self._config is None:
             from . import config, logs
 
-            self._config = config.load(self.config_file, self.overrides)
-            logs.setup(self._config.loglevel)
+            loaded = config.load(self.config_file, self.overrides)
+            logs.setup(loaded.loglevel)
+            self._config = self.host().apply_settings(loaded)
         return self._config
 
     def host(self) -> PluginHost:
@@ -231,7 +232,7 @@ def prune_command(
 @app.command("configtest")
 def configtest_command(ctx: typer.Context) -> None:
     """Validate the configuration and print the effective settings."""
-    from .config import to_toml
+    from .config import plugins_to_toml, to_toml
 
     state = _state(ctx)
     config = state.config()
@@ -239,7 +240,7 @@ def configtest_command(ctx: typer.Context) -> None:
     host.transport(config)
     host.retention(config)
     typer.echo(f"# config file: {config.path or '(none)'}")
-    typer.echo(to_toml(config.effective()), nl=False)
+    typer.echo(to_toml(config.effective()) + plugins_to_toml(config.plugins), nl=False)
     typer.echo("# configuration OK", err=True)
 
 
@@ -254,9 +255,10 @@ def config_path_command(ctx: typer.Context) -> None:
 @config_app.command("show")
 def config_show_command(ctx: typer.Context) -> None:
     """Print the effective configuration as TOML."""
-    from .config import to_toml
+    from .config import plugins_to_toml, to_toml
 
-    typer.echo(to_toml(_state(ctx).config().effective()), nl=False)
+    config = _state(ctx).config()
+    typer.echo(to_toml(config.effective()) + plugins_to_toml(config.plugins), nl=False)
 
 
 @config_app.command("import-dssrc")
@@ -299,7 +301,8 @@ def demo_command(
     ls_command(ctx, as_json=False)
 
 
-from . import commands_daemon  # noqa: E402,F401
+# Commands defined in their own modules register themselves on ``app``.
+from . import commands_daemon, commands_plugins  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:

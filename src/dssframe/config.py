@@ -302,6 +302,14 @@ def to_toml(values: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plugins_to_toml(plugins: Mapping[str, Mapping[str, Any]]) -> str:
+    """The ``[plugins.<section>]`` tables (None values left out as comments)."""
+    out = []
+    for section, values in plugins.items():
+        out.append(f"\n[plugins.{section}]\n" + to_toml(values))
+    return "".join(out)
+
+
 def toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .config import Config
     from .events import Event
     from .retention import RetentionPolicy
+    from .settings import PluginSettings
     from .transport import Transport
 
     TransportFactory = Callable[[Config], Transport]
@@ -95,4 +96,17 @@ def dssframe_configure(config: Config) -> None:
     Plugins that need options outside the veto hooks (e.g. the shell hooks run on an
     event) keep what they need from here. Called on every plugin; return value
     ignored. Raise :class:`dssframe.errors.ConfigError` to reject the configuration.
+    """
+
+
+@hookspec
+def dssframe_plugin_settings() -> PluginSettings | None:
+    """Declare this plugin's settings: return a :class:`dssframe.settings.PluginSettings`
+    naming the config section (``[plugins.<section>]``, normally the entry-point name)
+    and each :class:`dssframe.settings.Setting` (name, type, default, help).
+
+    The host validates that table (unknown keys and wrong types are errors naming the
+    key) and hands the plugin, through ``config.plugins[section]``, a dict with every
+    declared setting (defaults filled in). ``dss config show`` and ``dss configtest``
+    print them. Return None when the plugin has no settings. Called on every plugin.
     """

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .config import Config
     from .events import Event
     from .retention import RetentionPolicy
+    from .settings import PluginSettings
     from .transport import Transport
 
 log = logging.getLogger("dssframe.plugins")
@@ -207,6 +208,50 @@ class PluginHost:
                 impl.function(event=event)
             except Exception as exc:  # noqa: BLE001 - a notifier must not mask the outcome
                 log.error("notifier %r failed on %s: %s", impl.plugin_name, event.kind.value, exc)
+
+    def settings_declarations(self) -> list[PluginSettings]:
+        """Every plugin's declared settings (``dssframe_plugin_settings``)."""
+        declared = [d for d in self.pm.hook.dssframe_plugin_settings() if d is not None]
+        seen: dict[str, PluginSettings] = {}
+        for declaration in declared:
+            if declaration.section in seen:
+                raise PluginError(f"two plugins declare settings [plugins.{declaration.section}]")
+            seen[declaration.section] = declaration
+        return sorted(seen.values(), key=lambda d: d.section)
+
+    def apply_settings(self, config: Config) -> Config:
+        """``config`` with every ``[plugins.<section>]`` validated and defaults filled.
+
+        Entry points are loaded first when the config names plugin settings or selects
+        a transport/retention that no builtin provides.
+        """
+        import dataclasses
+
+        from .settings import validate_section
+
+        builtin_names = set(self.transport_names_loaded()) | set(self.retention_names_loaded())
+        if config.plugins or not {config.transport, config.retention} <= builtin_names:
+            self.load_entry_points()
+        values: dict[str, dict[str, Any]] = {}
+        for declaration in self.settings_declarations():
+            values[declaration.section] = validate_section(
+                declaration, config.plugins.get(declaration.section)
+            )
+        for section, raw in config.plugins.items():
+            if section not in values:
+                log.warning("[plugins.%s]: no loaded plugin declares these settings", section)
+                values[section] = dict(raw)
+        return dataclasses.replace(config, plugins=values)
+
+    def transport_names_loaded(self) -> list[str]:
+        """Transport names registered by the plugins loaded so far."""
+        self._build_registries()
+        return sorted(self._transports)
+
+    def retention_names_loaded(self) -> list[str]:
+        """Retention names registered by the plugins loaded so far."""
+        self._build_registries()
+        return sorted(self._retentions)
 
     def configure(self, config: Config) -> None:
         """Hand the (re)loaded configuration to every plugin (``dssframe_configure``)."""
