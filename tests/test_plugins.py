@@ -131,12 +131,13 @@ def test_unknown_plugin_module_is_an_error(run_dss: RunDss, dest: Path) -> None:
     assert "cannot load plugin module 'no.such.module'" in result.stderr
 
 
-def test_registry_errors() -> None:
+def test_registry_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DSSFRAME_PLUGINS", "")  # builtins only, whatever is installed
     host = load_host()
     assert host.retention_names() == ["dyadic"]
     assert host.transport_names() == ["rsync"]
     with pytest.raises(UnknownNameError, match="valid names: dyadic"):
-        host._select("retention", "gfs", host._retentions)
+        host._select("retention", "no-such", host._retentions)
 
     class Duplicate:
         from dssframe import hookimpl

@@ -223,10 +223,16 @@ def prune_command(
         if not plan:
             typer.echo("nothing to remove", err=True)
         for removal in plan:
-            verb = "would remove" if state.dry_run else "removing"
-            typer.echo(f"{verb} {removal.snapshot.name}: {reason_text(removal)}")
-            if not state.dry_run:
-                job.remove(removal)
+            if state.dry_run:
+                typer.echo(f"would remove {removal.snapshot.name}: {reason_text(removal)}")
+            elif job.remove(removal):
+                typer.echo(f"removed {removal.snapshot.name}: {reason_text(removal)}")
+        explain = getattr(job.retention, "explain", None)
+        if state.dry_run and explain is not None:
+            now = job.now()
+            for name, rules in explain(job.store.scan(now), now).items():
+                if rules:
+                    typer.echo(f"keep {name}: {', '.join(rules)}")
 
 
 @app.command("configtest")
@@ -239,6 +245,7 @@ def configtest_command(ctx: typer.Context) -> None:
     host = state.host()
     host.transport(config)
     host.retention(config)
+    host.configure(config)
     typer.echo(f"# config file: {config.path or '(none)'}")
     typer.echo(to_toml(config.effective()) + plugins_to_toml(config.plugins), nl=False)
     typer.echo("# configuration OK", err=True)

@@ -16,7 +16,7 @@ from .events import Event, EventKind
 from .logs import NOTICE
 from .naming import SnapshotName
 from .plugins import PluginHost
-from .retention import Reason, Removal, RetentionPolicy, orphans, resumable
+from .retention import Removal, RetentionPolicy, orphans, resumable
 from .store import Store
 from .transport import CopyRequest, CopyResult, Outcome, Transport
 
@@ -232,7 +232,7 @@ class Job:
 
 def reason_text(removal: Removal) -> str:
     text = removal.reason.value
-    if removal.reason is Reason.REDUNDANT or removal.interval is not None:
+    if removal.interval is not None:
         text += f" (interval {removal.interval})"
     if removal.detail:
         text += f": {removal.detail}"

@@ -53,6 +53,9 @@ class RetentionPolicy(Protocol):
         """
         ...
 
+    # Optional: ``explain(snapshots, now) -> dict[str, list[str]]`` maps each complete
+    # snapshot's name to the rules that keep it; ``dss prune --dry-run`` prints it.
+
 
 def orphans(
     snapshots: Iterable[SnapshotName], protected: frozenset[int], resumable: int | None
