@@ -212,7 +212,13 @@ def test_a_transient_rsync_failure_is_retried_after_the_retry_delay(
     assert second - first >= 1.0  # retry-delay
     assert snapshot_names(dest) == complete(dest)  # the failed attempt was resumed
     assert all("--checksum" in line for line in (tmp_path / "rsync-calls.args").open())
-    state = wait_until(lambda: (s := dss.state()) and s["last_result"] and s, what="result")
+
+    def created() -> dict[str, Any] | None:
+        state = dss.state()
+        last = state and state["last_result"]
+        return state if last and last["result"] == "created" else None
+
+    state = wait_until(created, what="the result in the state file")
     assert state["last_result"]["checksum"] is True
     assert state["consecutive_failures"] == 0
     assert dss.stop() == 0
@@ -337,8 +343,10 @@ def test_low_space_at_start_removes_down_to_min_complete_and_reports_no_space(
     removed = [Path(call[0]).name for call in hook_calls(out)]
     assert removed == [outdated, orphan, recent[0], recent[1]]
     assert snapshot_names(dest) == recent[2:]
-    state = dss.state()
-    assert state is not None and state["activity"].startswith("waiting: disk space low")
+    wait_until(
+        lambda: (s := dss.state()) and s["activity"].startswith("waiting: disk space low"),
+        what="the state file",
+    )
     assert dss.stop() == 0
     assert dss.log().count("no-space") == 1
 
