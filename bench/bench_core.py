@@ -104,7 +104,12 @@ class Row:
     limit: float | None  # PASS when ratio (or, without reference, dss seconds) <= limit
     note: str = ""
     samples: dict[str, list[float]] = field(default_factory=dict)
-    paired: bool = False  # samples[i] of dss and reference were measured back to back
+    # dss/reference ratios of samples measured back to back (rounds, or hyperfine blocks)
+    pair_ratios: list[float] | None = None
+
+    @property
+    def paired(self) -> bool:
+        return self.pair_ratios is not None
 
     @property
     def ratio_of_medians(self) -> float | None:
@@ -116,10 +121,9 @@ class Row:
     def ratio(self) -> float | None:
         """Paired rows: the median of the per-round ratios, which cancels the load
         changes between rounds; others: the ratio of the medians."""
-        if not self.paired:
+        if self.pair_ratios is None:
             return self.ratio_of_medians
-        pairs = zip(self.samples["dss"], self.samples["reference"], strict=True)
-        return median([d / r for d, r in pairs])
+        return median(self.pair_ratios)
 
     @property
     def verdict(self) -> str:
@@ -243,7 +247,7 @@ def bench_create(bench: Bench) -> None:
             1.05,
             note,
             {"dss": dss_times, "reference": plain_times},
-            paired=True,
+            paired,
         )
     )
     log(f"   dss    {fmt_s(median(dss_times))} ({spread(dss_times)})")
@@ -298,13 +302,18 @@ def make_snapshot_dirs(dest: Path, count: int, now: int, seed: int) -> None:
         creation -= rng.randint(1800, 4 * 3600)  # every 0.5 .. 4 hours, going back
 
 
-def hyperfine_medians(
+Blocks = list[dict[str, list[float]]]
+
+
+def hyperfine_blocks(
     bench: Bench, commands: dict[str, list[str]], runs: int, blocks: int
-) -> dict[str, list[float]]:
-    """All timings per command, from ``blocks`` hyperfine runs with alternating order."""
-    times: dict[str, list[float]] = {name: [] for name in commands}
+) -> Blocks:
+    """Timings per command from ``blocks`` short hyperfine runs, alternating the order,
+    so that each block's commands ran close together in time."""
+    out: Blocks = []
     names = list(commands)
     for block in range(blocks):
+        times: dict[str, list[float]] = {name: [] for name in commands}
         order = names if block % 2 == 0 else names[::-1]
         export = bench.run_dir / f"hyperfine-{block}.json"
         argv = [
@@ -326,23 +335,26 @@ def hyperfine_medians(
         run_checked(argv, env=bench.env)
         for result in json.loads(export.read_text())["results"]:
             times[result["command"]].extend(result["times"])
-    return times
+        out.append(times)
+    return out
 
 
-def loop_medians(
-    bench: Bench, commands: dict[str, list[str]], runs: int, blocks: int
-) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {name: [] for name in commands}
+def loop_blocks(bench: Bench, commands: dict[str, list[str]], runs: int, blocks: int) -> Blocks:
+    """The same without hyperfine: interleaved subprocess runs, stdout to /dev/null."""
     for _ in range(3):  # warm-up
         for argv in commands.values():
             subprocess.run(argv, env=bench.env, stdout=subprocess.DEVNULL, check=True)
-    for i in range(runs * blocks):
-        names = list(commands) if i % 2 == 0 else list(commands)[::-1]
-        for name in names:
-            start = time.perf_counter()
-            subprocess.run(commands[name], env=bench.env, stdout=subprocess.DEVNULL, check=True)
-            times[name].append(time.perf_counter() - start)
-    return times
+    out: Blocks = []
+    for _block in range(blocks):
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for i in range(runs):
+            names = list(commands) if i % 2 == 0 else list(commands)[::-1]
+            for name in names:
+                start = time.perf_counter()
+                subprocess.run(commands[name], env=bench.env, stdout=subprocess.DEVNULL, check=True)
+                times[name].append(time.perf_counter() - start)
+        out.append(times)
+    return out
 
 
 def bench_ls(bench: Bench) -> None:
@@ -361,18 +373,23 @@ def bench_ls(bench: Bench) -> None:
         commands[f"dss ls {count}"] = bench.dss_argv("--dest-dir", str(dest), "ls")
     os.sync()
     use_hyperfine = shutil.which("hyperfine") is not None and not args.no_hyperfine
-    runner = hyperfine_medians if use_hyperfine else loop_medians
+    runner = hyperfine_blocks if use_hyperfine else loop_blocks
     log(
         f"   timing with {'hyperfine -N' if use_hyperfine else 'a subprocess loop'}, "
-        f"{args.ls_runs} runs x {args.ls_blocks} blocks (alternating order)"
+        f"{args.ls_blocks} blocks x {args.ls_runs} runs (alternating order)"
     )
-    times = runner(bench, commands, args.ls_runs, args.ls_blocks)
-    base = times["python -c pass"]
+    blocks = runner(bench, commands, args.ls_runs, args.ls_blocks)
+    base = [t for block in blocks for t in block["python -c pass"]]
     log(f"   python -c pass  {fmt_s(median(base))} ({spread(base)})")
     for count in counts:
-        mine = times[f"dss ls {count}"]
-        ratio = median(mine) / median(base)
-        log(f"   dss ls {count:<6}  {fmt_s(median(mine))} ({spread(mine)}), ratio {ratio:.2f}")
+        name = f"dss ls {count}"
+        mine = [t for block in blocks for t in block[name]]
+        per_block = [median(b[name]) / median(b["python -c pass"]) for b in blocks]
+        log(
+            f"   dss ls {count:<6}  {fmt_s(median(mine))} ({spread(mine)}), "
+            f"per-block ratio median {median(per_block):.2f}, "
+            f"ratio of medians {median(mine) / median(base):.2f}"
+        )
         limited = count == 1000
         bench.rows.append(
             Row(
@@ -382,7 +399,9 @@ def bench_ls(bench: Bench) -> None:
                 "python -c pass",
                 "<= 7x" if limited else "-",
                 7.0 if limited else None,
-                samples={"dss": mine, "reference": base},
+                f"ratio of medians {median(mine) / median(base):.3f}",
+                {"dss": mine, "reference": base},
+                per_block,
             )
         )
 
@@ -454,7 +473,8 @@ def bench_plan(bench: Bench) -> None:
             "-",
             "< 1 s",
             1.0,
-            f"{removals:,} removals",
+            f"{removals:,} removals; min {fmt_s(min(times))} (CPU-bound: the min is the "
+            "least disturbed by other load)",
             {"dss": times},
         )
     )
@@ -547,7 +567,7 @@ def bench_remove(bench: Bench) -> None:
             1.1,
             f"ratio of medians {median(times['store']) / rm_median:.3f}",
             {"dss": times["store"], "reference": times["rm"]},
-            paired=True,
+            [a / b for a, b in zip(times["store"], times["rm"], strict=True)],
         )
     )
     bench.rows.append(
@@ -561,7 +581,7 @@ def bench_remove(bench: Bench) -> None:
             f"end to end, includes CLI start-up; "
             f"ratio of medians {median(times['prune']) / rm_median:.3f}",
             {"dss": times["prune"], "reference": times["rm"]},
-            paired=True,
+            [a / b for a, b in zip(times["prune"], times["rm"], strict=True)],
         )
     )
 
@@ -584,7 +604,10 @@ def summary(rows: list[Row]) -> str:
             out.append("  ".join("-" * w for w in widths))
     notes = [f"  {row.name}: {row.note}" for row in rows if row.note]
     if any(row.paired for row in rows):
-        notes.insert(0, "  p: median of the per-round ratios (each pair run back to back)")
+        notes.insert(
+            0,
+            "  p: median of the per-round (ls: per-block) ratios, each pair measured back to back",
+        )
     return "\n".join(out + (["notes:"] + notes if notes else []))
 
 
@@ -627,8 +650,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.rounds = args.rounds or (2 if args.quick else 5)
     args.remove_rounds = args.remove_rounds or (3 if args.quick else 9)
     args.files = args.files or (2000 if args.quick else 20000)
-    args.ls_runs = 10 if args.quick else 20
-    args.ls_blocks = 1 if args.quick else 2
+    args.ls_runs = 5
+    args.ls_blocks = 2 if args.quick else 8
     args.plan_snapshots = 100_000
     args.plan_repeats = 3 if args.quick else 7
     args.sections = SECTIONS if not args.only else tuple(args.only.split(","))
