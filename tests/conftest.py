@@ -89,3 +89,4 @@ def dest(tmp_path: Path) -> Path:
     path = tmp_path / "dest"
     path.mkdir()
     return path
+from sshd import sshd  # noqa: E402,F401

@@ -1,9 +1,23 @@
-"""Builtin transport ``rsync``: local, or over ssh (argument lists only, never a shell)."""
+"""Builtin transport ``rsync``: local, or over ssh (argument lists only, never a shell).
+
+Remote sources are copied with ``-s`` (``--secluded-args``): the source path travels
+inside the rsync protocol, so the remote login shell never sees, splits or expands it.
+rsync still expands wildcards in it, so :func:`remote_path` escapes them. The ssh
+command is an argument list too; rsync gets it as one ``-e`` value quoted with
+:func:`shlex.join`, which rsync's own splitter (spaces separate, single and double
+quotes group) reads back into the same list.
+
+ssh always runs with ``BatchMode=yes`` (never a password or host-key prompt) and a
+connect timeout. ``-o`` values given first win in ssh, so those two come before the
+user's ``ssh-option`` values, and ``IdentitiesOnly=yes`` (only with ``ssh-identity``)
+comes after them, where the user can override it. Host keys are checked as ssh's
+configuration says (nothing turns ``StrictHostKeyChecking`` off).
+"""
 
 from __future__ import annotations
 
-import getpass
 import os
+import re
 import shlex
 from collections.abc import Callable
 from typing import Any
@@ -16,15 +30,75 @@ from dssframe.transport import CopyRequest, CopyResult, Outcome
 COMPLETE_STATUSES = {0: "", 23: "partial transfer", 24: "source files vanished"}
 RETRY_STATUSES = {12: "error in rsync protocol data stream", 13: "errors with program diagnostics"}
 SSH_FAILURE = 255
+REMOTE_COMMAND_NOT_FOUND = 127
 LOCAL_HOSTS = ("localhost", "127.0.0.1")
 
+# Conservative on purpose: a host or user name may end up in a ProxyCommand or a
+# Match exec of the user's ssh config (%h, %r), which a shell runs.
+_HOST = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*\Z")
+_USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*\$?\Z")
+_WILDCARDS = re.compile(r"[*?\[]")
+_GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
+# rsync could not enter the top of the source: nothing was copied, yet rsync exits 23
+# ("partial transfer"), which must not count as a complete snapshot.
+_SOURCE_UNREADABLE = re.compile(r'rsync: (?:\[sender\] )?change_dir "(?P<dir>.*)" failed: ')
+_EXEC_FAILED = re.compile(r"rsync: (?:\[\w+\] )?Failed to exec ")
+# Nothing ever came back from the remote rsync: ssh (or the login) failed. rsync exits
+# 255 or 12 for this depending on a race with ssh's exit, so the text decides.
+_NEVER_CONNECTED = "connection unexpectedly closed (0 bytes received so far)"
+_SSH_CHATTER = ("Warning: Permanently added ",)
 
-def _safe_remote_word(key: str, value: str) -> str:
-    if not value or value.startswith("-") or any(c.isspace() or ord(c) < 32 for c in value):
-        raise ConfigError(f"{key}: {value!r} is not a valid host or user name")
-    if any(c in value for c in "@:/"):
-        raise ConfigError(f"{key}: {value!r} must not contain '@', ':' or '/'")
-    return value
+
+def check_host(host: str) -> str:
+    """``host`` as it goes into the rsync source spec (IPv6 addresses in brackets)."""
+    if _HOST.match(host):
+        return host
+    import ipaddress  # only here: it costs more start-up time than this whole module
+
+    try:
+        return f"[{ipaddress.IPv6Address(host).compressed}]"
+    except ValueError:
+        pass
+    raise ConfigError(
+        f"remote-host: {host!r} is not a valid host name or address "
+        "(letters, digits, '.', '-', '_', or an IPv6 address)"
+    )
+
+
+def check_user(user: str) -> str:
+    if not _USER.match(user):
+        raise ConfigError(
+            f"remote-user: {user!r} is not a valid user name (letters, digits, '.', '-', '_')"
+        )
+    return user
+
+
+def current_user() -> str:
+    """The user this process runs as (not $USER, which ``su`` leaves unchanged)."""
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):
+        import getpass
+
+        return getpass.getuser()
+
+
+def remote_path(path: str) -> str:
+    """``path`` spelled so that the remote rsync reads exactly ``path``.
+
+    Even with ``-s`` the remote rsync expands ``*``, ``?`` and ``[`` in each path
+    component that contains one (a component without them is taken literally,
+    backslashes included), so such components get those and ``]`` and ``\\``
+    backslash-escaped. A leading ``:`` would make ``host::path`` the daemon syntax.
+    """
+    parts = [
+        _GLOB_SPECIAL.sub(r"\\\1", part) if _WILDCARDS.search(part) else part
+        for part in path.split("/")
+    ]
+    escaped = "/".join(parts)
+    return "./" + escaped if escaped.startswith(":") else escaped
 
 
 class RsyncTransport:
@@ -32,11 +106,13 @@ class RsyncTransport:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.user = config.remote_user or getpass.getuser()
         self.remote = self._is_remote(config)
+        # No remote-user: no "user@", so ssh's config (User) or the local name applies.
+        self.user = config.remote_user
         if self.remote:
-            _safe_remote_word("remote-host", config.remote_host)
-            _safe_remote_word("remote-user", self.user)
+            self.host_spec = check_host(config.remote_host)
+            if self.user is not None:
+                check_user(self.user)
 
     @staticmethod
     def _is_remote(config: Config) -> bool:
@@ -44,14 +120,18 @@ class RsyncTransport:
             return True
         if config.use_ssh == "never":
             return False
-        local_user = config.remote_user in (None, getpass.getuser())
+        local_user = config.remote_user in (None, current_user())
         return not (config.remote_host in LOCAL_HOSTS and local_user)
 
+    def _remote_spec(self, path: str) -> str:
+        login = f"{self.user}@" if self.user else ""
+        return f"{login}{self.host_spec}:{path}"
+
     def source_display(self) -> str:
-        source = self.config.require("source-dir")
+        source = os.path.join(self.config.require("source-dir"), "")
         if not self.remote:
             return os.path.join(os.path.abspath(source), "")
-        return f"{self.user}@{self.config.remote_host}:{os.path.join(source, '')}"
+        return self._remote_spec(source)
 
     def local_source(self) -> str | None:
         return None if self.remote else os.path.abspath(self.config.require("source-dir"))
@@ -59,27 +139,31 @@ class RsyncTransport:
     def ssh_command(self) -> list[str]:
         """The ssh argument list rsync runs (given to rsync as one quoted ``-e`` value)."""
         c = self.config
-        argv = [
-            c.ssh_command,
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            f"ConnectTimeout={c.ssh_connect_timeout}",
-        ]
+        argv = [c.ssh_command, "-o", "BatchMode=yes"]
+        argv += ["-o", f"ConnectTimeout={c.ssh_connect_timeout}"]
         if c.ssh_port:
             argv += ["-p", str(c.ssh_port)]
         if c.ssh_identity:
             argv += ["-i", os.path.abspath(os.path.expanduser(c.ssh_identity))]
         for option in c.ssh_option:
             argv += ["-o", option]
+        if c.ssh_identity:
+            # Only the named key: agent keys tried first could use up MaxAuthTries.
+            argv += ["-o", "IdentitiesOnly=yes"]
         return argv
+
+    def source_argument(self) -> str:
+        """The source operand exactly as rsync must receive it."""
+        if not self.remote:
+            return self.source_display()
+        return self._remote_spec(remote_path(os.path.join(self.config.require("source-dir"), "")))
 
     def command(self, request: CopyRequest) -> list[str]:
         c = self.config
         argv = [c.rsync_path, "-aq", "--delete"]
         if self.remote:
-            # -s (protect-args): the remote path travels inside the protocol, so the
-            # remote shell never sees (or splits, or expands) it.
+            # -s (secluded/protect args): the remote path travels inside the protocol,
+            # so the remote shell never sees (or splits, or expands) it.
             argv += ["-s", "-e", shlex.join(self.ssh_command())]
         argv += list(c.rsync_option)
         if request.checksum:
@@ -88,33 +172,75 @@ class RsyncTransport:
             argv.append("--info=progress2")
         if request.reference:
             argv.append(f"--link-dest={request.reference}")
-        argv += [self.source_display(), os.path.join(request.destination, "")]
+        argv += [self.source_argument(), os.path.join(request.destination, "")]
         return argv
 
     def classify(self, exit_status: int, stderr: str) -> CopyResult:
-        message = _last_line(stderr)
+        lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+        message = _last_line(lines)
+        if exit_status < 0:
+            return CopyResult(Outcome.ERROR, exit_status, f"rsync killed by signal {-exit_status}")
+        if self.remote and exit_status != 0:
+            failure = self._transport_failure(exit_status, lines)
+            if failure is not None:
+                return CopyResult(Outcome.ERROR, exit_status, failure)
         if exit_status in COMPLETE_STATUSES:
+            unreadable = _source_unreadable(lines) if exit_status else None
+            if unreadable is not None:
+                return CopyResult(
+                    Outcome.ERROR, exit_status, f"cannot read the source directory: {unreadable}"
+                )
             note = COMPLETE_STATUSES[exit_status]
             return CopyResult(Outcome.COMPLETE, exit_status, note and f"{note}: {message}")
+        if self.remote:
+            # The remote side's own words (its shell, ssh) say more than rsync's
+            # "connection unexpectedly closed".
+            message = _foreign_line(lines) or message
         if exit_status in RETRY_STATUSES:
             text = message or RETRY_STATUSES[exit_status]
             return CopyResult(Outcome.RETRY, exit_status, f"rsync exit {exit_status}: {text}")
-        if exit_status < 0:
-            return CopyResult(Outcome.ERROR, exit_status, f"rsync killed by signal {-exit_status}")
-        if exit_status == SSH_FAILURE and self.remote:
-            text = message or "ssh failed"
-            return CopyResult(Outcome.ERROR, exit_status, f"transport failure (ssh): {text}")
-        if exit_status == 127:
-            return CopyResult(Outcome.ERROR, exit_status, message or "rsync not found")
+        if exit_status == REMOTE_COMMAND_NOT_FOUND:
+            text = f"rsync exit 127 (command not found): {message or 'rsync'}"
+            return CopyResult(Outcome.ERROR, exit_status, text)
         return CopyResult(
             Outcome.ERROR, exit_status, f"rsync exit {exit_status}: {message or 'failed'}"
         )
 
+    def _transport_failure(self, exit_status: int, lines: list[str]) -> str | None:
+        """The message of a failed ssh connection (or ssh not running), else None."""
+        for line in lines:
+            if _EXEC_FAILED.match(line):
+                return f"transport failure: cannot run ssh-command: {line}"
+        never_connected = any(_NEVER_CONNECTED in line for line in lines)
+        if exit_status == SSH_FAILURE or (
+            never_connected and exit_status != REMOTE_COMMAND_NOT_FOUND
+        ):
+            text = _foreign_line(lines) or _last_line(lines) or "ssh exited with status 255"
+            return f"transport failure (ssh): {text}"
+        return None
 
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+
+def _last_line(lines: list[str]) -> str:
     useful = [line for line in lines if not line.startswith("rsync error:")]
     return (useful or lines or [""])[-1]
+
+
+def _foreign_line(lines: list[str]) -> str | None:
+    """The last line that rsync did not write: ssh's (or the remote shell's) message."""
+    foreign = [
+        line
+        for line in lines
+        if not line.startswith(("rsync:", "rsync error:", "rsync warning:"))
+        and not line.startswith(_SSH_CHATTER)
+    ]
+    return foreign[-1] if foreign else None
+
+
+def _source_unreadable(lines: list[str]) -> str | None:
+    for line in lines:
+        if _SOURCE_UNREADABLE.match(line):
+            return line.removeprefix("rsync: ").removeprefix("[sender] ")
+    return None
 
 
 @hookimpl
