@@ -26,7 +26,9 @@ def require_tool(name: str) -> str:
 
 
 @pytest.fixture(autouse=True)
-def isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_dirs(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """Keep every test away from the user's config and state directories."""
     home = tmp_path_factory.mktemp("xdg")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
@@ -55,8 +57,7 @@ def run_dss() -> RunDss:
             capture_output=True,
             text=True,
             stdin=subprocess.DEVNULL,
-            timeout=120,
-            **kwargs,  # type: ignore[call-overload]
+            **{"timeout": 120, **kwargs},  # type: ignore[arg-type]
         )
         if check and result.returncode != 0:
             raise AssertionError(

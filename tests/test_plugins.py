@@ -207,3 +207,113 @@ def test_plugin_settings_are_validated_and_shown(
     bad = run_dss(*base, "configtest", env=env)
     assert bad.returncode == 2
     assert "[plugins.tuned] level: expected int, got 'high'" in bad.stderr
+
+
+RECORDING_NOTIFIER = '''
+import os
+from dssframe import hookimpl
+
+@hookimpl
+def dssframe_event(event):
+    with open(os.environ["RECORD_TO"], "a") as out:
+        out.write(event.kind.value + "\\n")
+'''
+
+HANGING_NOTIFIER = '''
+import time
+from dssframe import hookimpl
+
+@hookimpl
+def dssframe_event(event):
+    time.sleep(60)
+'''
+
+COMMAND_PLUGIN = '''
+import typer
+from dssframe import hookimpl
+from dssframe.cli import get_state
+
+@hookimpl
+def dssframe_cli_commands(app):
+    @app.command("hello")
+    def hello(ctx: typer.Context, shout: bool = typer.Option(False, "--shout")) -> None:
+        """Say hello with the configured dest-dir."""
+        text = f"hello {get_state(ctx).config().dest_dir}"
+        typer.echo(text.upper() if shout else text)
+'''
+
+
+@pytest.mark.usefixtures("rsync")
+def test_third_party_notifiers_hear_events_only_when_listed(
+    run_dss: RunDss, tmp_path: Path, source: Path, dest: Path
+) -> None:
+    env = install_plugin(tmp_path / "site", "dss-rec", "rec", "rec_mod", RECORDING_NOTIFIER)
+    record = tmp_path / "events.txt"
+    env["RECORD_TO"] = str(record)
+    opts = ["--source-dir", str(source), "--dest-dir", str(dest)]
+    run_dss(*opts, "create", env=env, check=True)
+    assert not record.exists()  # installed but not listed: silent
+
+    config = tmp_path / "c.toml"
+    config.write_text('notify = ["rec"]\n')
+    run_dss("--config", str(config), *opts, "create", env=env, check=True)
+    assert record.read_text().split() == ["create-started", "snapshot-created"]
+
+    config.write_text('notify = ["rce"]\n')
+    bad = run_dss("--config", str(config), *opts, "create", env=env)
+    assert bad.returncode == 2
+    assert "unknown notifier 'rce'; valid names: " in bad.stderr and "rec" in bad.stderr
+
+
+@pytest.mark.usefixtures("rsync")
+def test_a_hanging_notifier_is_time_boxed(
+    run_dss: RunDss, tmp_path: Path, source: Path, dest: Path
+) -> None:
+    env = install_plugin(tmp_path / "site", "dss-hang", "hang", "hang_mod", HANGING_NOTIFIER)
+    config = tmp_path / "c.toml"
+    config.write_text('notify = ["hang"]\nnotify-timeout = 1\n')
+    result = run_dss("--config", str(config), "--source-dir", str(source), "--dest-dir",
+                     str(dest), "create", env=env, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "notifier 'hang' did not finish snapshot-created within 1s" in result.stderr
+    assert len(os.listdir(dest)) == 1
+
+
+def test_a_plugin_adds_a_command(run_dss: RunDss, tmp_path: Path, dest: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "hello_plugin.py").write_text(COMMAND_PLUGIN)
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    result = run_dss("-p", "hello_plugin", "--dest-dir", str(dest), "hello", "--shout",
+                     env=env, check=True)
+    assert result.stdout.strip() == f"HELLO {str(dest).upper()}"
+    helptext = run_dss("-p", "hello_plugin", "--help", env=env, check=True)
+    assert "hello" in helptext.stdout
+    missing = run_dss("--dest-dir", str(dest), "hello", env=env)
+    assert missing.returncode == 2 and "No such command 'hello'" in missing.stderr
+    via_entry_point = install_plugin(tmp_path / "ep", "dss-hello", "hello", "hello_ep",
+                                     COMMAND_PLUGIN)
+    result = run_dss("--dest-dir", str(dest), "hello", env=via_entry_point, check=True)
+    assert result.stdout.strip() == f"hello {dest}"
+
+
+def test_preparse_finds_plugin_modules_and_the_command() -> None:
+    from dssframe.cli import preparse
+
+    assert preparse(["--dest-dir", "ls", "-p", "a", "--plugin=b", "-pc", "prune", "-p", "x"]) \
+        == (["a", "b", "c"], "prune")
+    assert preparse(["--dry-run", "--rsync-option", "-p", "create"]) == ([], "create")
+    assert preparse(["--help"]) == ([], None)
+
+
+def test_value_options_match_the_global_options() -> None:
+    import typer
+
+    from dssframe.cli import VALUE_OPTIONS, app
+
+    command = typer.main.get_command(app)
+    takes_value = {
+        opt for param in command.params if not getattr(param, "is_flag", False)
+        for opt in param.opts  # type: ignore[attr-defined]
+    }
+    assert takes_value == set(VALUE_OPTIONS)

@@ -73,6 +73,10 @@ def _state(ctx: typer.Context) -> State:
     return state
 
 
+#: For commands that plugins add: ``get_state(ctx).config()``, ``.host()``, ``.job()``.
+get_state = _state
+
+
 def _version(value: bool) -> None:
     if not value:
         return
@@ -130,7 +134,12 @@ def main_options(
         "loglevel": loglevel,
     }
     overrides = {key: value for key, value in given.items() if value is not None}
-    ctx.obj = State(config, overrides, dry_run, list(plugin or []))
+    state = ctx.obj if isinstance(ctx.obj, State) else State()
+    state.config_file = config
+    state.overrides = overrides
+    state.dry_run = dry_run
+    state.plugin_modules = list(plugin or [])
+    ctx.obj = state
 
 
 def _duration_hmm(seconds: int | None) -> str:
@@ -311,13 +320,60 @@ def demo_command(
 # Commands defined in their own modules register themselves on ``app``.
 from . import commands_daemon, commands_plugins  # noqa: E402,F401
 
+#: Global options that take a value (the pre-parser must skip their values).
+VALUE_OPTIONS = frozenset(
+    {
+        "-c", "--config", "--source-dir", "--dest-dir", "--remote-host", "--remote-user",
+        "--rsync-option", "--unit-interval", "--num-intervals", "--retention",
+        "--transport", "--loglevel", "-p", "--plugin",
+    }
+)  # fmt: skip
+
+
+def preparse(argv: list[str]) -> tuple[list[str], str | None]:
+    """The ``-p`` plugin modules and the command word, read before typer builds the
+    commands, so that a plugin can add commands and options."""
+    modules: list[str] = []
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--":
+            break
+        if token in ("-p", "--plugin"):
+            modules.append(next(tokens, ""))
+        elif token.startswith("--plugin="):
+            modules.append(token.split("=", 1)[1])
+        elif token.startswith("-p") and not token.startswith("--"):
+            modules.append(token[2:])
+        elif token in VALUE_OPTIONS:
+            next(tokens, None)
+        elif not token.startswith("-"):
+            return modules, token
+    return modules, None
+
+
+def builtin_command_names() -> set[str]:
+    names = {info.name or "" for info in app.registered_commands}
+    return names | {group.name or "" for group in app.registered_groups}
+
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dss`` command: errors become one line and an exit status."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    state = State()
     try:
+        modules, command = preparse(args)
+        if modules or command not in builtin_command_names():
+            # -p modules, help, or a command a plugin may provide: load plugins first.
+            from .plugins import load_host
+
+            host = load_host([m for m in modules if m])
+            if command not in builtin_command_names():
+                host.load_entry_points()
+            host.add_commands(app)
+            state._host = host
         # Without standalone mode click returns a command's typer.Exit code instead
         # of raising it.
-        result = app(args=argv, prog_name="dss", standalone_mode=False)
+        result = app(args=args, prog_name="dss", standalone_mode=False, obj=state)
     except DssError as exc:
         print(f"dss: error: {exc}", file=sys.stderr)
         return exc.exit_code

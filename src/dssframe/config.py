@@ -152,6 +152,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("pre-remove-hook", _optional_str, None, "command run before a removal"),
     Option("post-remove-hook", _optional_str, None, "command run after a removal"),
     Option("exit-hook", _optional_str, None, "command run when the run loop exits"),
+    Option("notify", _str_list, (), "third-party notifiers to activate (builtins always are)"),
+    Option("notify-timeout", _seconds, 30, "seconds a notifier may take per event"),
     Option("use-ssh", _choice("auto", "always", "never"), "auto", "auto, always or never"),
     Option("ssh-port", _int_range(0, 65535), 0, "ssh port (0: ssh's default)"),
     Option("ssh-identity", _optional_str, None, "ssh private key file"),
@@ -197,6 +199,8 @@ class Config:
     pre_remove_hook: str | None = None
     post_remove_hook: str | None = None
     exit_hook: str | None = None
+    notify: tuple[str, ...] = ()
+    notify_timeout: int = 30
     use_ssh: str = "auto"
     ssh_port: int = 0
     ssh_identity: str | None = None

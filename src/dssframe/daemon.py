@@ -163,7 +163,7 @@ class RunLoop:
     def _reload(self) -> None:
         old = self.setup
         try:
-            config = self._reload_config()
+            config = self.host.apply_settings(self._reload_config())
             same = os.path.realpath(config.require("dest-dir")) == os.path.realpath(self.dest_dir)
             if not same:
                 raise ConfigError("dest-dir cannot change while dss runs; restart it instead")

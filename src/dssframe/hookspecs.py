@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    import typer
+
     from .config import Config
     from .events import Event
     from .retention import RetentionPolicy
@@ -109,4 +111,18 @@ def dssframe_plugin_settings() -> PluginSettings | None:
     key) and hands the plugin, through ``config.plugins[section]``, a dict with every
     declared setting (defaults filled in). ``dss config show`` and ``dss configtest``
     print them. Return None when the plugin has no settings. Called on every plugin.
+    """
+
+
+# --- command line (every plugin may add commands) ---
+
+
+@hookspec
+def dssframe_cli_commands(app: typer.Typer) -> None:
+    """Add commands to the ``dss`` command line: decorate functions with
+    ``@app.command("name")``. Use ``dssframe.cli.get_state(ctx)`` inside a command for
+    the configuration (``.config()``), the plugin host (``.host()``) and a ready
+    snapshot job (``.job()``). Called before the command line is parsed, for plugins
+    loaded by ``-p`` and, when the command is not a builtin one, for entry-point
+    plugins. A command name that already exists is an error. Return value ignored.
     """

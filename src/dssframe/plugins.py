@@ -200,14 +200,50 @@ class PluginHost:
 
     # --- typed hook facade -------------------------------------------------------
 
-    def notify(self, event: Event) -> None:
-        """Give ``event`` to every plugin; a failing notifier is logged, never raised."""
+    def notifier_names(self) -> list[str]:
+        """Every loaded plugin that implements ``dssframe_event``."""
         self.load_entry_points()
+        return sorted(impl.plugin_name for impl in self.pm.hook.dssframe_event.get_hookimpls())
+
+    def select_notifiers(self, names: Iterable[str] | None, timeout: float) -> None:
+        """Builtin notifiers and modules loaded with ``-p`` always hear events;
+        entry-point ones only when listed in the ``notify`` option. An unknown name is
+        an error listing the valid ones."""
+        valid = self.notifier_names()
+        chosen = set(names or ())
+        unknown = sorted(chosen - set(valid))
+        if unknown:
+            raise UnknownNameError("notifier", unknown[0], valid)
+        always = {info.name for info in self.infos if info.origin in ("builtin", "-p")}
+        self._active_notifiers = always | chosen
+        self._notify_timeout = timeout
+
+    def notify(self, event: Event) -> None:
+        """Give ``event`` to every active notifier, each in its own thread, time-boxed;
+        a notifier that raises or hangs is logged and never changes the outcome."""
+        import threading
+
+        self.load_entry_points()
+        active = getattr(self, "_active_notifiers", None)
+        timeout = getattr(self, "_notify_timeout", 30.0)
         for impl in reversed(self.pm.hook.dssframe_event.get_hookimpls()):
-            try:
-                impl.function(event=event)
-            except Exception as exc:  # noqa: BLE001 - a notifier must not mask the outcome
-                log.error("notifier %r failed on %s: %s", impl.plugin_name, event.kind.value, exc)
+            if active is not None and impl.plugin_name not in active:
+                continue
+
+            def call(function: Any = impl.function, name: str = impl.plugin_name) -> None:
+                try:
+                    function(event=event)
+                except Exception as exc:  # noqa: BLE001 - never mask the real outcome
+                    log.error("notifier %r failed on %s: %s", name, event.kind.value, exc)
+
+            worker = threading.Thread(target=call, name=f"notify-{impl.plugin_name}", daemon=True)
+            worker.start()
+            worker.join(timeout)
+            if worker.is_alive():
+                log.error(
+                    "notifier %r did not finish %s within %gs; going on without it",
+                    impl.plugin_name, event.kind.value, timeout,
+                )  # fmt: skip
 
     def settings_declarations(self) -> list[PluginSettings]:
         """Every plugin's declared settings (``dssframe_plugin_settings``)."""
@@ -253,9 +289,21 @@ class PluginHost:
         self._build_registries()
         return sorted(self._retentions)
 
+    def add_commands(self, app: Any) -> None:
+        """Let plugins add commands to the typer ``app`` (``dssframe_cli_commands``)."""
+        for impl in self.pm.hook.dssframe_cli_commands.get_hookimpls():
+            before = [info.name for info in app.registered_commands]
+            impl.function(app=app)
+            names = [info.name for info in app.registered_commands]
+            for name in names[len(before) :]:
+                if names.count(name) > 1:
+                    raise PluginError(f"plugin {impl.plugin_name!r} redefines command {name!r}")
+
     def configure(self, config: Config) -> None:
-        """Hand the (re)loaded configuration to every plugin (``dssframe_configure``)."""
+        """Hand the (re)loaded configuration to every plugin (``dssframe_configure``)
+        and select the notifiers it lists."""
         self.load_entry_points()
+        self.select_notifiers(config.notify, config.notify_timeout)
         self.pm.hook.dssframe_configure(config=config)
 
     def veto_create(self, config: Config, destination: str) -> str | None:

@@ -22,6 +22,7 @@ def write_config(path: Path, sink: HttpSink, source: Path, dest: Path, extra: st
         f'source-dir = "{source}"\n'
         f'dest-dir = "{dest}"\n'
         f"{extra}"
+        'notify = ["apprise"]\n'
         "[plugins.apprise]\n"
         f'on-failure = ["{sink.url("/fail")}"]\n'
         f'on-success = ["{sink.url("/ok")}"]\n'

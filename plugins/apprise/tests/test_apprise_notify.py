@@ -154,7 +154,7 @@ def test_delivery_through_the_plugin_host(
     host = load_host()
     host.load_entry_points()
     assert any(info.name == "apprise" for info in host.infos)
-    host.configure(Config(dest_dir=DEST, plugins={"apprise": {"on-failure": [
+    host.configure(Config(dest_dir=DEST, notify=("apprise",), plugins={"apprise": {"on-failure": [
         http_sink.url("/fail")]}}))
     host.notify(FAILED)
     assert [p["title"] for p in http_sink.at("/fail")] == ["dss: create failed"]

@@ -197,6 +197,7 @@ def test_loaded_through_its_entry_point(
     dest = tmp_path / "dest"
     dest.mkdir()
     textfile = tmp_path / "dss.prom"
-    host.configure(Config(dest_dir=str(dest), plugins={"prometheus": {"textfile": str(textfile)}}))
+    settings = {"prometheus": {"textfile": str(textfile)}}
+    host.configure(Config(dest_dir=str(dest), notify=("prometheus",), plugins=settings))
     host.notify(event(dest, EventKind.CREATE_FAILED, exit_status=23))
     assert read_metrics(textfile).value("consecutive_create_failures", str(dest)) == 1
