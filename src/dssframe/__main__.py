@@ -1,5 +1,5 @@
 """``python -m dssframe`` is the ``dss`` command."""
 
-from dssframe.cli import main
+from dssframe.entry import main
 
 raise SystemExit(main())

@@ -6,18 +6,13 @@ Imports stay inside the commands, so ``dss ls`` loads nothing it does not use.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
 from . import __version__
 from .errors import DssError
-
-if TYPE_CHECKING:
-    from .config import Config
-    from .job import Job
-    from .plugins import PluginHost
+from .state import State
 
 app = typer.Typer(
     name="dss",
@@ -30,41 +25,6 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Find, show and import configuration files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
-
-
-@dataclass
-class State:
-    """What the global options said; the config and plugins are loaded on demand."""
-
-    config_file: str | None = None
-    overrides: dict[str, Any] = field(default_factory=dict)
-    dry_run: bool = False
-    plugin_modules: list[str] = field(default_factory=list)
-    _config: Config | None = None
-    _host: PluginHost | None = None
-
-    def config(self) -> Config:
-        if self._config is None:
-            from . import config, logs
-
-            loaded = config.load(self.config_file, self.overrides)
-            logs.setup(loaded.loglevel)
-            self._config = self.host().apply_settings(loaded)
-        return self._config
-
-    def host(self) -> PluginHost:
-        if self._host is None:
-            from .plugins import load_host
-
-            self._host = load_host(self.plugin_modules)
-        return self._host
-
-    def job(self) -> Job:
-        from .job import Job
-
-        config, host = self.config(), self.host()
-        host.configure(config)
-        return Job.from_config(config, host)
 
 
 def _state(ctx: typer.Context) -> State:
@@ -197,21 +157,9 @@ def ls_command(
 @app.command("create")
 def create_command(ctx: typer.Context) -> None:
     """Make one snapshot now (--dry-run: print the rsync command)."""
-    import shlex
+    from . import commands
 
-    from .lock import DestLock
-
-    state = _state(ctx)
-    job = state.job()
-    if state.dry_run:
-        plan = job.plan_create()
-        if plan.reuse is not None:
-            typer.echo(f"# {plan.reuse_reason}: {plan.reuse.name} -> {plan.name}")
-        typer.echo(shlex.join(plan.argv))
-        return
-    with DestLock(job.store.dest_dir):
-        snapshot = job.create(progress=sys.stderr.isatty())
-    typer.echo(job.store.path(snapshot.name))
+    commands.create(_state(ctx), typer.echo)
 
 
 @app.command("prune")

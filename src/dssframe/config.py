@@ -260,16 +260,16 @@ def resolve_path(explicit: str | None) -> tuple[Path, bool]:
 
 def read_file(path: Path, required: bool) -> dict[str, Any]:
     """The raw TOML table of ``path`` ({} when optional and missing)."""
-    import tomllib
-
     try:
         with open(path, "rb") as handle:
+            import tomllib  # only when there is a file to parse
+
             return tomllib.load(handle)
     except FileNotFoundError:
         if required:
             raise ConfigError(f"config file {path} does not exist") from None
         return {}
-    except tomllib.TOMLDecodeError as exc:
+    except ValueError as exc:  # tomllib.TOMLDecodeError
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None

@@ -4,10 +4,9 @@ core (names, retention plans) to the effects (store, transport process, events).
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from . import naming, runner
 from .config import Config
@@ -51,12 +50,20 @@ class Job:
     retention: RetentionPolicy
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
-    rng: random.Random = field(default_factory=random.Random)
+    rng: Callable[[int], int] | None = None  # randrange; injectable for tests
 
     @classmethod
     def from_config(cls, config: Config, host: PluginHost) -> Job:
         store = Store.open(config.require("dest-dir"), config.mountpoint)
         return cls(config, host, store, host.transport(config), host.retention(config))
+
+    def _draw(self, bound: int) -> int:
+        """A random integer in ``[0, bound)`` (the per-mille ``checksum`` draw)."""
+        if self.rng is None:
+            import random
+
+            return random.randrange(bound)
+        return self.rng(bound)
 
     def now(self) -> int:
         return int(self.clock())
@@ -89,7 +96,7 @@ class Job:
         reference = complete[-1] if complete else None
         reuse, why = self._choose_reuse(snapshots, now, reference)
         name = naming.incomplete_name(now)
-        checksum = self.config.checksum > 0 and self.rng.randrange(1000) < self.config.checksum
+        checksum = self.config.checksum > 0 and self._draw(1000) < self.config.checksum
         request = CopyRequest(
             destination=self.store.path(name),
             reference=self.store.path(reference.name) if reference else None,

@@ -96,15 +96,14 @@ class PluginHost:
             return
         self._entry_points_loaded = True
         self._registries_built = False
-        from importlib.metadata import entry_points
+        from .entrypoints import entry_points
 
         allow = _env_names("DSSFRAME_PLUGINS")
         deny = _env_names("DSSFRAME_DISABLE_PLUGINS") or set()
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
+        for ep in entry_points(ENTRY_POINT_GROUP):
             if (allow is not None and ep.name not in allow) or ep.name in deny:
                 continue
-            dist = ep.dist.name if ep.dist else None
-            version = ep.dist.version if ep.dist else None
+            dist, version = ep.distribution, ep.version
             try:
                 module = ep.load()
                 self.register_module(module, ep.name, "entry point", dist, version)

@@ -8,7 +8,6 @@ notification is actually sent: importing it costs more than ``dss ls`` may take.
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -115,6 +114,8 @@ def _duration(seconds: float) -> str:
 
 def body(event: Event) -> str:
     """The plain-text message: one ``field: value`` line per known fact."""
+    import socket  # lazily: plugin modules load on every dss command
+
     lines = [f"host: {socket.gethostname()}",
              f"time: {time.strftime('%Y-%m-%d %H:%M:%S %z', time.localtime(event.time))}"]
     if event.destination:

@@ -11,10 +11,8 @@ small JSON file next to the textfile. See README.md.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -84,6 +82,8 @@ def write_atomically(path: str, text: str, mode: int = 0o644) -> None:
     """Replace ``path`` by ``text`` in one rename: a reader sees the old or the new
     file, never a partial one, even after a crash."""
     directory, base = os.path.split(path)
+    import tempfile  # lazily: plugin modules load on every dss command
+
     fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{base}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -107,6 +107,8 @@ def write_atomically(path: str, text: str, mode: int = 0o644) -> None:
 def load_state(path: str) -> Any:
     try:
         with open(path, encoding="utf-8") as handle:
+            import json
+
             return json.load(handle)
     except FileNotFoundError:
         return None
@@ -141,6 +143,8 @@ def record(target: Target, event: Event) -> None:
     now = int(time.time())
     state = update(usable_state(load_state(target.state_file), dest), event)
     text = render(dest, scan(dest, now), state, measure(dest), target.thresholds, now)
+    import json
+
     write_atomically(target.state_file, json.dumps(state, indent=1, sort_keys=True) + "\n")
     write_atomically(target.textfile, text)
 

@@ -1,0 +1,90 @@
+"""The ``dss`` entry point. Plain invocations of the hot commands (``create``, ``ls``)
+run without importing typer, which alone costs more start-up time than the whole
+snapshot bookkeeping; anything else (help, ``-p`` plugins, other commands, anything
+unusual) goes to the typer app in :mod:`dssframe.cli`, which parses it fully."""
+
+from __future__ import annotations
+
+import sys
+
+#: Global options that take a value, with the config key they set (None: not a key).
+GLOBAL_VALUE_OPTIONS: dict[str, str | None] = {
+    "-c": None,
+    "--config": None,
+    "--source-dir": "source-dir",
+    "--dest-dir": "dest-dir",
+    "--remote-host": "remote-host",
+    "--remote-user": "remote-user",
+    "--rsync-option": "rsync-option",
+    "--unit-interval": "unit-interval",
+    "--num-intervals": "num-intervals",
+    "--retention": "retention",
+    "--transport": "transport",
+    "--loglevel": "loglevel",
+}
+#: Commands the lean path runs, with the options each accepts (all flags).
+LEAN_COMMANDS: dict[str, frozenset[str]] = {"create": frozenset()}
+
+
+def parse_lean(argv: list[str]) -> tuple[object, str, set[str]] | None:
+    """``(State, command, flags)`` for a plain invocation, None for anything else."""
+    from .state import State
+
+    state = State()
+    tokens = list(argv)
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        name, eq, inline = token.partition("=")
+        if token == "--dry-run":
+            state.dry_run = True
+        elif name in GLOBAL_VALUE_OPTIONS and name.startswith("--") or token in ("-c",):
+            if eq:
+                value = inline
+            elif i + 1 < len(tokens):
+                i += 1
+                value = tokens[i]
+            else:
+                return None
+            key = GLOBAL_VALUE_OPTIONS[name]
+            if key is None:
+                state.config_file = value
+            elif key == "rsync-option":
+                state.overrides.setdefault(key, []).append(value)
+            else:
+                state.overrides[key] = value
+        elif token in LEAN_COMMANDS:
+            flags = set(tokens[i + 1 :])
+            if not flags <= LEAN_COMMANDS[token]:
+                return None
+            return state, token, flags
+        else:
+            return None  # help, -p, --version, another command, a typo: typer decides
+        i += 1
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``dss`` with ``argv`` (default: the process arguments); the exit status."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    lean = parse_lean(args)
+    if lean is None:
+        from .cli import main as full_main
+
+        return full_main(args)
+    state, command, _flags = lean
+    from . import commands
+    from .errors import DssError
+    from .state import State
+
+    assert isinstance(state, State)
+    try:
+        if command == "create":
+            commands.create(state)
+    except DssError as exc:
+        print(f"dss: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("dss: interrupted", file=sys.stderr)
+        return 130
+    return 0

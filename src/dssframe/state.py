@@ -1,0 +1,50 @@
+"""What the global options said, with the configuration and the plugin host loaded on
+demand. Shared by the typer commands and the lean start-up path (no typer here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .job import Job
+    from .plugins import PluginHost
+
+
+@dataclass
+class State:
+    """Global options of one ``dss`` invocation."""
+
+    config_file: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    dry_run: bool = False
+    plugin_modules: list[str] = field(default_factory=list)
+    _config: Config | None = None
+    _host: PluginHost | None = None
+
+    def config(self) -> Config:
+        """The effective configuration (file + command line + plugin settings)."""
+        if self._config is None:
+            from . import config, logs
+
+            loaded = config.load(self.config_file, self.overrides)
+            logs.setup(loaded.loglevel)
+            self._config = self.host().apply_settings(loaded)
+        return self._config
+
+    def host(self) -> PluginHost:
+        """The plugin host: builtins and ``-p`` modules, entry points when needed."""
+        if self._host is None:
+            from .plugins import load_host
+
+            self._host = load_host(self.plugin_modules)
+        return self._host
+
+    def job(self) -> Job:
+        """A snapshot job for the configured destination, plugins configured."""
+        from .job import Job
+
+        config, host = self.config(), self.host()
+        host.configure(config)
+        return Job.from_config(config, host)
