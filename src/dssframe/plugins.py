@@ -44,7 +44,7 @@ class PluginInfo:
     origin: str  # "builtin", "entry point", "-p"
     distribution: str | None
     version: str | None
-    module: ModuleType
+    module: ModuleType | object
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,15 @@ class PluginHost:
     # --- loading -------------------------------------------------------------
 
     def register_module(
-        self, module: ModuleType, name: str, origin: str, dist: str | None, version: str | None
+        self,
+        module: ModuleType | object,
+        name: str,
+        origin: str,
+        dist: str | None,
+        version: str | None,
     ) -> None:
+        """Register a plugin module (or object) under ``name``; ``origin`` is "builtin",
+        "entry point", "-p" or "test"."""
         if self.pm.has_plugin(name):
             raise PluginError(f"two plugins are named {name!r}")
         self.pm.register(module, name=name)
@@ -213,7 +220,7 @@ class PluginHost:
         unknown = sorted(chosen - set(valid))
         if unknown:
             raise UnknownNameError("notifier", unknown[0], valid)
-        always = {info.name for info in self.infos if info.origin in ("builtin", "-p")}
+        always = {info.name for info in self.infos if info.origin in ("builtin", "-p", "test")}
         self._active_notifiers = always | chosen
         self._notify_timeout = timeout
 
@@ -303,7 +310,8 @@ class PluginHost:
         and select the notifiers it lists."""
         self.load_entry_points()
         self.select_notifiers(config.notify, config.notify_timeout)
-        self.pm.hook.dssframe_configure(config=config)
+        # Entry points loaded since the config was read get their defaults too.
+        self.pm.hook.dssframe_configure(config=self.apply_settings(config))
 
     def veto_create(self, config: Config, destination: str) -> str | None:
         self.load_entry_points()
