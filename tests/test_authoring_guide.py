@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import RunDss
 from dssframe import naming
+from dsstest import RunDss
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "docs" / "examples" / "dss-example"

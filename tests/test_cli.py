@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RunDss
+from dsstest import RunDss
 
 
 @pytest.mark.parametrize(

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RunDss
 from dssframe import control
 from dssframe.errors import UsageError
 from dssframe.lock import DestLock
+from dsstest import RunDss
 
 HOLDER = """
 import signal, sys, time

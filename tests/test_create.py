@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shlex
 import signal
-import stat
 import subprocess
 import sys
 import time
@@ -13,34 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RunDss, make_tree
 from dssframe import naming
-
-
-def tree_state(root: Path) -> dict[str, tuple[object, ...]]:
-    """Content, type, mode and mtime of every entry below ``root``."""
-    state: dict[str, tuple[object, ...]] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = Path(dirpath, name)
-            st = path.lstat()
-            rel = str(path.relative_to(root))
-            if stat.S_ISLNK(st.st_mode):
-                state[rel] = ("link", os.readlink(path))
-            elif stat.S_ISDIR(st.st_mode):
-                state[rel] = ("dir", stat.S_IMODE(st.st_mode))
-            else:
-                state[rel] = ("file", stat.S_IMODE(st.st_mode), st.st_mtime_ns, path.read_bytes())
-    return state
-
-
-def snapshots(dest: Path) -> list[naming.SnapshotName]:
-    found = [naming.parse(p.name) for p in dest.iterdir()]
-    return sorted((s for s in found if s), key=lambda s: s.creation)
-
-
-def complete(dest: Path) -> list[Path]:
-    return [dest / s.name for s in snapshots(dest) if s.complete]
+from dsstest import RunDss, complete, make_tree, snapshots, tree_state
 
 
 def fake_rsync(tmp_path: Path, body: str) -> Path:

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from conftest import RunDss, require_tool
 from dssframe import control, diskspace
 from dssframe.daemon import reload_config
+from dsstest import RunDss, require_tool
 
 STOP_TIMEOUT = 15
 

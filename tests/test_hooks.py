@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RunDss, require_tool
 from dssframe.builtin import hooks
 from dssframe.config import Config
 from dssframe.events import Event, EventKind
 from dssframe.plugins import load_host
+from dsstest import RunDss, require_tool
 
 ODD = "name with spaces $(touch PWNED) `touch PWNED2` ; echo hi"
 

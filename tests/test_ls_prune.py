@@ -7,8 +7,8 @@ import os
 import time
 from pathlib import Path
 
-from conftest import RunDss
 from dssframe import naming
+from dsstest import RunDss
 
 DAY = 86400
 

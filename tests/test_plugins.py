@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RunDss
 from dssframe import naming
 from dssframe.errors import PluginError, UnknownNameError
 from dssframe.plugins import PluginHost, load_host
+from dsstest import RunDss
 
 KEEP_NEWEST = '''
 from dssframe import hookimpl

@@ -9,7 +9,6 @@ import json
 import os
 import shlex
 import socket
-import stat
 import sys
 import textwrap
 import time
@@ -19,38 +18,11 @@ from typing import Any
 import pytest
 
 import sshd as sshd_module
-from conftest import RunDss, make_tree
-from dssframe import naming
 from dssframe.config import to_toml
+from dsstest import RunDss, complete, make_tree, snapshots, tree_state
 from sshd import SshServer, free_port, make_key
 
 pytestmark = pytest.mark.usefixtures("rsync")
-
-
-def tree_state(root: Path) -> dict[str, tuple[object, ...]]:
-    """Type, mode, mtime and content of every entry below ``root``."""
-    state: dict[str, tuple[object, ...]] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = Path(dirpath, name)
-            st = path.lstat()
-            rel = str(path.relative_to(root))
-            if stat.S_ISLNK(st.st_mode):
-                state[rel] = ("link", os.readlink(path))
-            elif stat.S_ISDIR(st.st_mode):
-                state[rel] = ("dir", stat.S_IMODE(st.st_mode))
-            else:
-                state[rel] = ("file", stat.S_IMODE(st.st_mode), st.st_mtime_ns, path.read_bytes())
-    return state
-
-
-def snapshots(dest: Path) -> list[naming.SnapshotName]:
-    found = [naming.parse(p.name) for p in dest.iterdir()]
-    return sorted((s for s in found if s), key=lambda s: s.creation)
-
-
-def complete(dest: Path) -> list[Path]:
-    return [dest / s.name for s in snapshots(dest) if s.complete]
 
 
 def incomplete(dest: Path) -> list[Path]:

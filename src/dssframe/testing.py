@@ -7,8 +7,10 @@
   and return the host (``host.retention(config)``, ``host.notify(event)``, ...).
 - ``dss_hook_recorder``: a recording plugin on that host: ``.calls`` holds every
   ``(hook_name, kwargs)`` of the event, veto and configure hooks, ``.events()`` the events.
-- ``dss_cli(*args, env=None, cwd=None)``: run the real ``dss`` command in a child
-  process and return the ``subprocess.CompletedProcess`` (text mode).
+- ``dss_cli(*args, check=False, **subprocess_options)``: run the real ``dss`` command
+  in a child process and return the ``subprocess.CompletedProcess`` (text mode).
+- ``dss_isolated``: keep the test and its ``dss`` processes away from the user's
+  configuration and state (temporary XDG dirs, DSSFRAME_* variables cleared).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -80,20 +83,38 @@ def dss_hook_recorder(dss_plugin_host: PluginHost) -> HookRecorder:
 
 
 @pytest.fixture
+def dss_isolated(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Point XDG_CONFIG_HOME / XDG_STATE_HOME into a temporary directory (returned) and
+    clear the DSSFRAME_* variables, so neither the test nor the ``dss`` processes it
+    starts read the user's configuration or touch the user's state."""
+    home = tmp_path_factory.mktemp("xdg")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
+    for variable in ("DSSFRAME_CONFIG", "DSSFRAME_PLUGINS", "DSSFRAME_DISABLE_PLUGINS"):
+        monkeypatch.delenv(variable, raising=False)
+    return home
+
+
+@pytest.fixture
 def dss_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
-    """``run(*args, env=None, cwd=None)``: the real ``dss`` in a child process."""
-    def run(
-        *args: str, env: dict[str, str] | None = None, cwd: str | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
+    """``run(*args, check=False, **subprocess_options)``: the real ``dss`` in a child
+    process (text mode, stdin /dev/null, a 300 s timeout unless given); ``check=True``
+    raises AssertionError with dss's standard error when it exits non-zero."""
+
+    def run(*args: str, check: bool = False, **options: Any) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
             [sys.executable, "-m", "dssframe", *args],
             capture_output=True,
             text=True,
             stdin=subprocess.DEVNULL,
-            env=env,
-            cwd=cwd,
-            timeout=300,
-            check=False,
+            **{"timeout": 300, **options},
         )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"dss {' '.join(args)} exited {result.returncode}:\n{result.stderr}"
+            )
+        return result
 
     return run

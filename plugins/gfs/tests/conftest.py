@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,34 +26,15 @@ def utc() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def isolated_dirs(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    """Keep every test away from the user's config and state directories."""
-    home = tmp_path_factory.mktemp("xdg")
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
-    monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
-    for variable in ("DSSFRAME_CONFIG", "DSSFRAME_PLUGINS", "DSSFRAME_DISABLE_PLUGINS"):
-        monkeypatch.delenv(variable, raising=False)
-    return home
+def isolated_dirs(dss_isolated: Path) -> Path:
+    """Keep every test away from the user's config and state (dssframe.testing)."""
+    return dss_isolated
 
 
 RunDss = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture
-def run_dss() -> RunDss:
-    """Run the real ``dss`` command in a child process."""
-
-    def run(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "dssframe", *args],
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            timeout=60,
-            check=False,
-            **kwargs,  # type: ignore[call-overload]
-        )
-
-    return run
+def run_dss(dss_cli: RunDss) -> RunDss:
+    """Run the real ``dss`` command in a child process (dssframe.testing's dss_cli)."""
+    return dss_cli
