@@ -24,6 +24,7 @@ class EventKind(enum.Enum):
     DISK_SPACE_LOW = "disk-space-low"
     NO_SPACE = "no-space"
     RUN_EXITING = "run-exiting"
+    SNAPSHOT_RESTORED = "snapshot-restored"  # ``reason``: "restored to <target>"
 
     @property
     def is_failure(self) -> bool:

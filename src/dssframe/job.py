@@ -3,7 +3,9 @@ core (names, retention plans) to the effects (store, transport process, events).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +39,7 @@ class CreatePlan:
     reuse_reason: str | None
     argv: list[str]
     checksum: bool
+    stats_log: str | None = None  # rsync --log-file holding the --stats figures
 
 
 @dataclass
@@ -93,7 +96,7 @@ class Job:
         now = self.now()
         snapshots = self.store.scan(now)
         complete = [s for s in snapshots if s.complete]
-        reference = complete[-1] if complete else None
+        reference = self._reference(complete)
         reuse, why = self._choose_reuse(snapshots, now, reference)
         name = naming.incomplete_name(now)
         checksum = self.config.checksum > 0 and self._draw(1000) < self.config.checksum
@@ -149,6 +152,7 @@ class Job:
             self.store.rename(plan.reuse.name, plan.name)
         else:
             self.store.mkdir(plan.name)
+        self._prepare_metadata(plan)
         if plan.checksum:
             log.log(NOTICE, "adding --checksum to this run (checksum = %d)", self.config.checksum)
         self.event(
@@ -164,6 +168,7 @@ class Job:
         """After the copy: rename to the complete name, or report the failure (raises
         TransportError; the incomplete directory stays for a resume)."""
         if result.outcome is not Outcome.COMPLETE:
+            self._stats(plan)  # drops the log; an incomplete snapshot has no document
             self.event(
                 EventKind.CREATE_FAILED,
                 snapshot=plan.name,
@@ -180,6 +185,7 @@ class Job:
         self.store.rename(plan.name, final)
         snapshot = naming.parse(final)
         assert snapshot is not None
+        self._record(plan, snapshot, result)
         self.event(
             EventKind.SNAPSHOT_CREATED,
             snapshot=final,
@@ -207,7 +213,11 @@ class Job:
 
     def remove(self, removal: Removal) -> bool:
         """Remove one snapshot through the veto hooks; False when vetoed."""
-        snapshot = removal.snapshot
+        return self.remove_snapshot(removal.snapshot, removal.reason.value)
+
+    def remove_snapshot(self, snapshot: SnapshotName, reason: str) -> bool:
+        """Remove ``snapshot`` through the veto hooks (``reason`` goes into the events:
+        a retention reason, or ``requested`` for ``dss delete``); False when vetoed."""
         path = self.store.path(snapshot.name)
         veto = self.host.veto_remove(self.config, path)
         if veto:
@@ -221,14 +231,97 @@ class Job:
         except SnapshotError as exc:
             self.event(EventKind.REMOVE_FAILED, snapshot=snapshot.name, path=path, error=str(exc))
             raise
+        self._forget(snapshot)
         self.event(
             EventKind.SNAPSHOT_REMOVED,
             snapshot=snapshot.name,
             path=path,
-            reason=removal.reason.value,
+            reason=reason,
             duration=self.clock() - started,
         )
         return True
+
+    # --- metadata beside the snapshots (dssframe.metadata; never fatal) ---------------
+
+    def _reference(self, complete: list[SnapshotName]) -> SnapshotName | None:
+        """The newest complete snapshot, unless a restore made another one current."""
+        if not complete:
+            return None
+        from . import metadata
+
+        marker = metadata.read_current(self.store.dest_dir)
+        chosen = metadata.current_creation(marker, ((s.creation, s.completion) for s in complete))
+        return next((s for s in complete if s.creation == chosen), complete[-1])
+
+    def _prepare_metadata(self, plan: CreatePlan) -> None:
+        """Forget the resumed or recycled snapshot; have rsync log its --stats."""
+        from . import metadata
+
+        if plan.reuse is not None:
+            self._forget(plan.reuse)
+        if self.transport.name != "rsync" or len(plan.argv) < 3:
+            return
+        try:
+            plan.stats_log = metadata.rsync_log_path(self.store.dest_dir, plan.creation)
+            with open(plan.stats_log, "w"):
+                pass
+        except OSError as exc:
+            log.warning("no rsync statistics for %s: %s", plan.name, exc)
+            plan.stats_log = None
+            return
+        # Before the two operands (source, destination) the rsync transport ends with.
+        plan.argv[-2:-2] = ["--stats", f"--log-file={plan.stats_log}", "--log-file-format="]
+
+    def _stats(self, plan: CreatePlan) -> dict[str, int]:
+        """The --stats figures rsync logged for ``plan`` (the log is removed)."""
+        if plan.stats_log is None:
+            return {}
+        from . import metadata
+
+        try:
+            with open(plan.stats_log, encoding="utf-8", errors="replace") as handle:
+                return metadata.parse_rsync_stats(handle.read())
+        except OSError:
+            return {}
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(plan.stats_log)
+
+    def _record(self, plan: CreatePlan, snapshot: SnapshotName, result: CopyResult) -> None:
+        """Write the new snapshot's metadata document (a failure is only logged)."""
+        from . import metadata
+
+        plugins = {i.name: i.version for i in self.host.infos if i.version}
+        remote = bool(getattr(self.transport, "remote", False))
+        try:
+            metadata.write(
+                self.store.dest_dir,
+                metadata.for_created(
+                    snapshot,
+                    reference=plan.reference,
+                    source=self.transport.source_display(),
+                    remote_host=self.config.remote_host if remote else None,
+                    remote_user=self.config.remote_user,
+                    transport=self.transport.name,
+                    exit_status=result.exit_status,
+                    message=result.message or None,
+                    checksum=plan.checksum,
+                    stats=self._stats(plan),
+                    plugins=plugins,
+                    written=self.now(),
+                ),
+            )
+        except OSError as exc:
+            log.warning("cannot write the metadata of %s: %s", snapshot.name, exc)
+
+    def _forget(self, snapshot: SnapshotName) -> None:
+        """``snapshot`` is gone: drop its document, re-point its children."""
+        from . import metadata
+
+        try:
+            metadata.forget(self.store.dest_dir, snapshot.creation)
+        except OSError as exc:
+            log.warning("cannot update the metadata after removing %s: %s", snapshot.name, exc)
 
     def prune(self, limit: int | None = None) -> list[Removal]:
         """The whole removal plan (at most ``limit`` entries), as it stands now."""
