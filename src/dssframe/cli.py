@@ -113,6 +113,15 @@ def _duration_hmm(seconds: int | None) -> str:
 def ls_command(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable records")] = False,
+    tree: Annotated[bool, typer.Option("--tree", help="draw the tree of parent links")] = False,
+    roots: Annotated[bool, typer.Option("--roots", help="only snapshots without a parent")] = False,
+    leaves: Annotated[bool, typer.Option("--leaves", help="only snapshots with no child")] = False,
+    descendants: Annotated[
+        str | None, typer.Option("--descendants", metavar="NAME", help="only NAME's descendants")
+    ] = None,
+    with_metadata: Annotated[
+        bool, typer.Option("--with-metadata", help="only snapshots with a metadata document")
+    ] = False,
 ) -> None:
     """List every snapshot, oldest first: interval, name, creation duration (h:mm)."""
     import time
@@ -132,6 +141,13 @@ def ls_command(
         records.append((s, policy.interval(s, now), reference))
         if s.complete:
             reference = s.name
+    if tree or roots or leaves or descendants is not None or with_metadata:
+        from .commands_lifecycle import ls_lifecycle  # only then: ls stays lean
+
+        keep = ls_lifecycle(store.dest_dir, tree, roots, leaves, descendants, with_metadata)
+        if keep is None:
+            return  # the tree is drawn
+        records = [r for r in records if r[0].creation in keep]
     if as_json:
         import json
 
@@ -266,7 +282,7 @@ def demo_command(
 
 
 # Commands defined in their own modules register themselves on ``app``.
-from . import commands_daemon, commands_plugins  # noqa: E402,F401
+from . import commands_daemon, commands_lifecycle, commands_plugins  # noqa: E402,F401
 
 #: Global options that take a value (the pre-parser must skip their values).
 VALUE_OPTIONS = frozenset(
