@@ -189,25 +189,6 @@ def adopt_command(
         typer.echo("every snapshot has metadata", err=True)
 
 
-def _snapshot_path(dest_dir: str, key: str) -> str:
-    """The directory of the snapshot named (or with the creation epoch) ``key``."""
-    import os
-    import time
-
-    from .errors import SnapshotError
-    from .naming import parse
-    from .store import Store
-
-    key = os.path.basename(key.rstrip("/")) or key
-    parsed = parse(key)
-    if parsed is not None and os.path.isdir(os.path.join(dest_dir, key)):
-        return os.path.join(dest_dir, key)
-    for snapshot in Store(dest_dir).scan(int(time.time())):
-        if key in (snapshot.name, str(snapshot.creation)):
-            return os.path.join(dest_dir, snapshot.name)
-    raise SnapshotError(f"no snapshot {key!r} in {dest_dir}")
-
-
 @app.command("diff")
 def diff_command(
     ctx: typer.Context,
@@ -217,18 +198,9 @@ def diff_command(
 ) -> None:
     """Files added, removed and changed from snapshot A to snapshot B (hard-linked
     files are unchanged without a look inside)."""
-    import os
+    from .treediff import command
 
-    from . import treediff
-
-    dest_dir = os.path.abspath(_dest_dir(_state(ctx)))
-    result = treediff.diff_trees(_snapshot_path(dest_dir, a), _snapshot_path(dest_dir, b))
-    if as_json:
-        import json
-
-        _write(json.dumps(result.to_json(), indent=1) + "\n")
-    else:
-        _write(treediff.format_text(result))
+    _write(command(_dest_dir(_state(ctx)), a, b, as_json))
 
 
 @app.command("du")
@@ -246,10 +218,11 @@ def du_command(
 
     from . import du
     from .store import Store
+    from .treediff import snapshot_dir
 
     dest_dir = os.path.abspath(_dest_dir(_state(ctx)))
     if names:
-        paths = [_snapshot_path(dest_dir, name) for name in names]
+        paths = [snapshot_dir(dest_dir, name) for name in names]
         chosen = [(os.path.basename(p), p) for p in paths]
     else:
         scanned = Store(dest_dir).scan(int(time.time()))

@@ -277,3 +277,35 @@ def format_text(result: TreeDiff) -> str:
         f"{human_size(s['changed_new_bytes'])}), {s['metadata']} metadata only"
     )
     return "".join(line + "\n" for line in lines)
+
+
+def snapshot_dir(dest_dir: str, key: str) -> str:
+    """The directory of the snapshot named ``key`` (or with that creation epoch) in
+    ``dest_dir``; raises :class:`dssframe.errors.SnapshotError`."""
+    from .errors import SnapshotError
+    from .naming import parse
+
+    key = os.path.basename(key.rstrip("/")) or key
+    path = os.path.join(dest_dir, key)
+    if parse(key) is not None and os.path.isdir(path) and not os.path.islink(path):
+        return path
+    with os.scandir(dest_dir) as entries:
+        for entry in entries:
+            parsed = parse(entry.name)
+            if parsed is not None and str(parsed.creation) == key and entry.is_dir(
+                follow_symlinks=False
+            ):
+                return entry.path
+    raise SnapshotError(f"no snapshot {key!r} in {dest_dir}")
+
+
+def command(dest_dir: str, a: str, b: str, as_json: bool = False) -> str:
+    """The output of ``dss diff A B [--json]`` (no typer here: a lean start-up path
+    can call it directly)."""
+    dest_dir = os.path.abspath(dest_dir)
+    result = diff_trees(snapshot_dir(dest_dir, a), snapshot_dir(dest_dir, b))
+    if as_json:
+        import json
+
+        return json.dumps(result.to_json(), indent=1) + "\n"
+    return format_text(result)
