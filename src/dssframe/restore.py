@@ -127,7 +127,8 @@ def itemize(argv: list[str]) -> list[Change]:
         raise TransportError(f"cannot run {argv[0]}: {exc.strerror}") from None
     if result.returncode != 0:
         lines = [x for x in result.stderr.decode(errors="replace").splitlines() if x.strip()]
-        detail = lines[-1] if lines else "no message"
+        useful = [x for x in lines if not x.startswith("rsync error:")] or lines
+        detail = useful[-1] if useful else "no message"
         raise TransportError(f"rsync -n exited with status {result.returncode}: {detail}")
     return parse_itemized(result.stdout)
 
@@ -149,6 +150,16 @@ def source_changes(job: Job, endpoint: Endpoint, against: Snapshot) -> list[Chan
         for c in changes
         if not (c.item.startswith(".d") and set(c.item[2:]) <= {".", "t", "T"})
     ]
+
+
+def _changes_or_refuse(job: Job, endpoint: Endpoint, against: Snapshot) -> list[Change]:
+    try:
+        return source_changes(job, endpoint, against)
+    except TransportError as exc:
+        raise SnapshotError(
+            f"cannot compare {endpoint.display} with {against.name} ({exc}); "
+            "--force restores without comparing"
+        ) from None
 
 
 def _quote(changes: list[Change]) -> str:
@@ -216,9 +227,9 @@ def restore(
     if dry_run:
         if safety_snapshot:
             notes.append(f"a safety snapshot of {endpoint.display} would be taken first")
-        elif current is not None:
-            changed = source_changes(job, endpoint, current)
-            if changed and not force:
+        elif current is not None and not force:
+            changed = _changes_or_refuse(job, endpoint, current)
+            if changed:
                 notes.append(
                     f"would refuse without --force: {endpoint.display} has "
                     f"{len(changed)} changes since {current.name} ({_quote(changed)})"
@@ -233,7 +244,7 @@ def restore(
             safety_name = _safety_snapshot(job, snap, progress)
             notes.append(f"safety snapshot {safety_name} holds the state before the restore")
         elif current is not None and not force:
-            changed = source_changes(job, endpoint, current)
+            changed = _changes_or_refuse(job, endpoint, current)
             if changed:
                 raise SnapshotError(
                     f"{endpoint.display} has {len(changed)} changes since {current.name} "
@@ -268,7 +279,10 @@ def _safety_snapshot(job: Job, snap: Snapshot, progress: bool) -> str:
             f"{exc}; nothing was restored (--no-safety-snapshot skips the safety snapshot)"
         ) from None
     except DssError as exc:
-        raise SnapshotError(f"safety snapshot failed, nothing was restored: {exc}") from None
+        raise SnapshotError(
+            f"safety snapshot failed, nothing was restored: {exc} "
+            "(--no-safety-snapshot restores without one)"
+        ) from None
     loaded = metadata.load(job.store.dest_dir, created.creation)
     if loaded.metadata is not None:
         with contextlib.suppress(OSError):
