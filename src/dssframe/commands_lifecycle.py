@@ -172,7 +172,7 @@ def adopt_command(
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="only list them")] = False,
 ) -> None:
-    """Write metadata for existing snapshot directories (e.g. made by the original dss),
+    """Write metadata for existing snapshot directories (from the original dss, say),
     each parent inferred as the previous complete snapshot."""
     state = _state(ctx)
     store = _store(ctx)
