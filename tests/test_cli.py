@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dsstest import RunDss
+from dsstest import RunDss, snapshots
 
 
 @pytest.mark.parametrize(
@@ -149,4 +149,4 @@ def test_demo_snapshots_twice_and_lists(run_dss: RunDss, tmp_path: Path) -> None
     assert "new copy in snapshot 2: True" in result.stdout
     rows = [line for line in result.stdout.splitlines() if line.startswith("0\t")]
     assert len(rows) == 2
-    assert len(os.listdir(tmp_path / "demo" / "snapshots")) == 2
+    assert len(snapshots(tmp_path / "demo" / "snapshots")) == 2

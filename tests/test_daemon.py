@@ -17,7 +17,7 @@ import pytest
 
 from dssframe import control, diskspace
 from dssframe.daemon import reload_config
-from dsstest import RunDss, require_tool
+from dsstest import RunDss, require_tool, snapshots
 
 STOP_TIMEOUT = 15
 
@@ -44,7 +44,7 @@ def script(path: Path, body: str) -> str:
 
 
 def snapshot_names(dest: Path) -> list[str]:
-    return sorted(os.listdir(dest))
+    return sorted(s.name for s in snapshots(dest))
 
 
 def complete(dest: Path) -> list[str]:

@@ -12,7 +12,7 @@ import pytest
 from dssframe import naming
 from dssframe.errors import PluginError, UnknownNameError
 from dssframe.plugins import PluginHost, load_host
-from dsstest import RunDss
+from dsstest import RunDss, snapshots
 
 KEEP_NEWEST = '''
 from dssframe import hookimpl
@@ -78,7 +78,7 @@ def test_entry_point_retention_is_selected_by_name(
     result = run_dss("--config", str(config), "--dest-dir", str(dest), "prune", env=env,
                      check=True)
     assert "beyond keep-newest" in result.stdout
-    assert sorted(os.listdir(dest)) == names[-2:]
+    assert [s.name for s in snapshots(dest)] == names[-2:]
     listing = run_dss("--config", str(config), "--dest-dir", str(dest), "ls", env=env,
                       check=True)
     assert all(line.startswith("-\t") for line in listing.stdout.splitlines())
@@ -122,7 +122,7 @@ def test_a_raising_notifier_never_changes_the_outcome(
     assert result.returncode == 0, result.stderr
     assert "notifier 'loud_notifier' failed on snapshot-created: notifier exploded" \
         in result.stderr
-    assert len(os.listdir(dest)) == 1
+    assert len(snapshots(dest)) == 1
 
 
 def test_unknown_plugin_module_is_an_error(run_dss: RunDss, dest: Path) -> None:
@@ -276,7 +276,7 @@ def test_a_hanging_notifier_is_time_boxed(
                      str(dest), "create", env=env, timeout=30)
     assert result.returncode == 0, result.stderr
     assert "notifier 'hang' did not finish snapshot-created within 1s" in result.stderr
-    assert len(os.listdir(dest)) == 1
+    assert len(snapshots(dest)) == 1
 
 
 def test_a_plugin_adds_a_command(run_dss: RunDss, tmp_path: Path, dest: Path) -> None:

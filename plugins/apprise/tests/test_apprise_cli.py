@@ -72,7 +72,7 @@ def test_a_snapshot_created_notifies_the_success_url(
     config = write_config(tmp_path / "dss.toml", http_sink, source, dest)
     result = run_dss("--config", str(config), "create")
     assert result.returncode == 0, result.stderr
-    [snapshot] = os.listdir(dest)
+    [snapshot] = [name for name in os.listdir(dest) if not name.startswith(".")]
     [payload] = http_sink.at("/ok")
     assert payload["title"] == "dss: snapshot created"
     assert f"snapshot: {snapshot}" in payload["message"].splitlines()

@@ -49,7 +49,7 @@ def test_create_runs_update_the_textfile(
 
     first = run_dss("--config", str(good), "create")
     assert first.returncode == 0, first.stderr
-    [name] = os.listdir(dest)
+    [name] = [entry for entry in os.listdir(dest) if not entry.startswith(".")]
     snapshot = naming.parse(name)
     assert snapshot is not None and snapshot.complete
     m = read_metrics(textfile)
