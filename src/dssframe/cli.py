@@ -102,13 +102,6 @@ def main_options(
     ctx.obj = state
 
 
-def _duration_hmm(seconds: int | None) -> str:
-    if seconds is None:
-        return "-:--"
-    minutes = seconds // 60
-    return f"{minutes // 60}:{minutes % 60:02d}"
-
-
 @app.command("ls")
 def ls_command(
     ctx: typer.Context,
@@ -124,50 +117,9 @@ def ls_command(
     ] = False,
 ) -> None:
     """List every snapshot, oldest first: interval, name, creation duration (h:mm)."""
-    import time
+    from . import commands
 
-    from .naming import SnapshotName
-    from .store import Store
-
-    state = _state(ctx)
-    config = state.config()
-    store = Store.open(config.require("dest-dir"))
-    policy = state.host().retention(config)
-    now = int(time.time())
-    snapshots = store.scan(now)
-    reference: str | None = None
-    records: list[tuple[SnapshotName, int | None, str | None]] = []
-    for s in snapshots:
-        records.append((s, policy.interval(s, now), reference))
-        if s.complete:
-            reference = s.name
-    if tree or roots or leaves or descendants is not None or with_metadata:
-        from .commands_lifecycle import ls_lifecycle  # only then: ls stays lean
-
-        keep = ls_lifecycle(store.dest_dir, tree, roots, leaves, descendants, with_metadata)
-        if keep is None:
-            return  # the tree is drawn
-        records = [r for r in records if r[0].creation in keep]
-    if as_json:
-        import json
-
-        out = [
-            {
-                "name": s.name,
-                "state": s.state.value,
-                "creation": s.creation,
-                "completion": s.completion,
-                "interval": interval,
-                "reference": ref,
-            }
-            for s, interval, ref in records
-        ]
-        sys.stdout.write(json.dumps(out, indent=1) + "\n")
-        return
-    lines = [
-        f"{'-' if k is None else k}\t{s.name}\t{_duration_hmm(s.duration)}" for s, k, _ in records
-    ]
-    sys.stdout.write("".join(line + "\n" for line in lines))
+    commands.ls(_state(ctx), as_json, tree, roots, leaves, descendants, with_metadata)
 
 
 @app.command("create")

@@ -23,7 +23,10 @@ GLOBAL_VALUE_OPTIONS: dict[str, str | None] = {
     "--loglevel": "loglevel",
 }
 #: Commands the lean path runs, with the options each accepts (all flags).
-LEAN_COMMANDS: dict[str, frozenset[str]] = {"create": frozenset()}
+LEAN_COMMANDS: dict[str, frozenset[str]] = {
+    "create": frozenset(),
+    "ls": frozenset({"--json"}),
+}
 
 
 def parse_lean(argv: list[str]) -> tuple[object, str, set[str]] | None:
@@ -72,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         from .cli import main as full_main
 
         return full_main(args)
-    state, command, _flags = lean
+    state, command, flags = lean
     from . import commands
     from .errors import DssError
     from .state import State
@@ -81,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if command == "create":
             commands.create(state)
+        elif command == "ls":
+            commands.ls(state, as_json="--json" in flags)
     except DssError as exc:
         print(f"dss: error: {exc}", file=sys.stderr)
         return exc.exit_code

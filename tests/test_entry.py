@@ -1,0 +1,72 @@
+"""The lean start-up path: plain ``create``/``ls`` run without typer, the rest falls
+through to the full command line, and both give the same results."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dssframe.entry import GLOBAL_VALUE_OPTIONS, parse_lean
+from dssframe.state import State
+from dsstest import RunDss
+
+
+def test_plain_invocations_are_parsed_lean() -> None:
+    parsed = parse_lean(["-c", "f.toml", "--source-dir", "/s", "--dest-dir=/d",
+                         "--rsync-option", "--exclude", "--rsync-option=-H", "--dry-run",
+                         "create"])
+    assert parsed is not None
+    state, command, flags = parsed
+    assert isinstance(state, State) and command == "create" and flags == set()
+    assert state.config_file == "f.toml" and state.dry_run
+    assert state.overrides == {"source-dir": "/s", "dest-dir": "/d",
+                               "rsync-option": ["--exclude", "-H"]}
+    assert parse_lean(["--dest-dir", "/d", "ls", "--json"])[2] == {"--json"}  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["--help"], ["ls", "--help"], ["-p", "mod", "ls"], ["--version"], ["ls", "--tree"],
+     ["--dest-dir"], ["--bogus", "ls"], ["prune"], ["ls", "extra"], ["--", "ls"]],
+)
+def test_anything_else_goes_to_the_full_command_line(argv: list[str]) -> None:
+    assert parse_lean(argv) is None
+
+
+def test_lean_options_are_the_global_options_of_the_full_command_line() -> None:
+    from dssframe.cli import VALUE_OPTIONS
+
+    assert set(GLOBAL_VALUE_OPTIONS) | {"-p", "--plugin"} == set(VALUE_OPTIONS)
+
+
+def test_ls_and_create_do_not_import_typer(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from dssframe.entry import main\n"
+        f"assert main(['--dest-dir', {str(tmp_path)!r}, 'ls']) == 0\n"
+        f"assert main(['--source-dir', {str(tmp_path)!r}, '--dest-dir', {str(tmp_path)!r},"
+        " '--dry-run', 'create']) == 0\n"
+        "print(sorted(m for m in ('typer', 'click', 'rich', 'importlib.metadata')"
+        " if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_lean_and_full_paths_print_the_same(run_dss: RunDss, dest: Path) -> None:
+    from dssframe import naming
+
+    for i in range(3):
+        (dest / naming.complete_name(1_700_000_000 + 100 * i, 1_700_000_050 + 100 * i)).mkdir()
+    lean = run_dss("--dest-dir", str(dest), "ls", "--json", check=True)
+    full = run_dss("--dest-dir", str(dest), "ls", "--json", "--with-metadata", check=True)
+    assert lean.stdout.count('"name"') == 3
+    assert full.stdout.count('"name"') == 0  # no metadata documents: filtered out
+    errors = run_dss("--num-intervals", "0", "--dest-dir", str(dest), "ls")
+    assert errors.returncode == 2
+    assert errors.stderr == "dss: error: command line: num-intervals: 0 is out of range " \
+        "(allowed: 1..30)\n"
