@@ -73,6 +73,7 @@ if TYPE_CHECKING:
     from .config import Config
     from .job import Job
     from .plugins import PluginHost
+    from .retention import RetentionPolicy
 
 FORMATS = ("json", "xml")
 REQUESTED = "requested"
@@ -149,6 +150,7 @@ class SnapshotStore:
         self._config = config
         self._host = host
         self._job = job
+        self._policy: RetentionPolicy | None = None
         self._snapshots: list[Snapshot] = []
         self._by_creation: dict[int, Snapshot] = {}
         self._current: int | None = None
@@ -261,8 +263,9 @@ class SnapshotStore:
         """The retention policy's interval of ``snap`` (None without a configuration)."""
         if self._config is None or self._host is None:
             return None
-        policy = self._host.retention(self._config)
-        return policy.interval(snap.snapshot_name, int(time.time()))
+        if self._policy is None:
+            self._policy = self._host.retention(self._config)
+        return self._policy.interval(snap.snapshot_name, int(time.time()))
 
     def busy(self) -> dict[int, str]:
         """Snapshots another dss process must not lose: creation epoch -> why.
@@ -553,7 +556,7 @@ class Snapshot:
             "state": self.state,
             "creation": self.creation,
             "completion": self.completion,
-            "duration": self.snapshot_name.duration,
+            "duration": None if self.completion is None else float(self.completion - self.creation),
             "interval": self.store.interval(self),
             "current": self.is_current,
             "parent": None if parent is None else {
