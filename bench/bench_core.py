@@ -206,7 +206,7 @@ def bench_create(bench: Bench) -> None:
         got: dict[str, float] = {}
         for label, argv in order:
             got[label] = timed(argv, bench.env if label == "dss" else None)
-        made = sum(1 for _ in dss_dest.iterdir())
+        made = sum(1 for entry in dss_dest.iterdir() if not entry.name.startswith("."))
         if made != rnd + 1:  # dss recycled a redundant snapshot instead of a new dir
             log(f"   warning: {made} dss snapshots after round {rnd}, expected {rnd + 1}")
         plain_times.append(got["rsync"])

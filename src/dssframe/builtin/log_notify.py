@@ -13,6 +13,7 @@ _LEVELS = {
     EventKind.CREATE_STARTED: logging.INFO,
     EventKind.SNAPSHOT_CREATED: logging.INFO,
     EventKind.SNAPSHOT_REMOVED: logging.INFO,
+    EventKind.SNAPSHOT_RESTORED: logging.INFO,
     EventKind.CREATE_DEFERRED: logging.WARNING,
     EventKind.REMOVE_SKIPPED: logging.WARNING,
     EventKind.DISK_SPACE_LOW: logging.WARNING,
