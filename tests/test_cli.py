@@ -150,3 +150,17 @@ def test_demo_snapshots_twice_and_lists(run_dss: RunDss, tmp_path: Path) -> None
     rows = [line for line in result.stdout.splitlines() if line.startswith("0\t")]
     assert len(rows) == 2
     assert len(snapshots(tmp_path / "demo" / "snapshots")) == 2
+
+
+@pytest.mark.usefixtures("rsync")
+def test_an_unwritable_state_dir_is_one_line_not_a_traceback(
+    run_dss: RunDss, source: Path, dest: Path, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the state dir should be")
+    env = {**os.environ, "XDG_STATE_HOME": str(blocker)}
+    for args in (["create"], ["prune"]):
+        result = run_dss("--source-dir", str(source), "--dest-dir", str(dest), *args, env=env)
+        assert result.returncode == 1
+        assert result.stderr.startswith("dss: error: ") and "Traceback" not in result.stderr
+    assert snapshots(dest) == []

@@ -92,4 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dss: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # e.g. a state dir or destination we may not write
+        print(f"dss: error: {exc}", file=sys.stderr)
+        return 1
     return 0
