@@ -379,15 +379,13 @@ def stale(dest_dir: str, existing: Iterable[int]) -> list[int]:
 
 def local_identity() -> tuple[str, str]:
     """(host name, user name) of this process."""
-    import socket
-
     try:
         import pwd
 
         user = pwd.getpwuid(os.geteuid()).pw_name
     except (ImportError, KeyError):
         user = str(os.geteuid())
-    return socket.gethostname(), user
+    return os.uname().nodename, user  # gethostname() without importing socket
 
 
 def _version() -> str:

@@ -17,12 +17,18 @@ _PERCENT = re.compile(rb"(\d+)%")
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM when dss dies, so no orphan rsync keeps writing."""
+def _die_with_parent() -> Callable[[], None]:
+    """What the child runs before exec: get SIGTERM when dss dies, so no orphan rsync
+    keeps writing. ctypes is loaded here, in the parent, so the child only makes the
+    one system call and execs rsync without delay."""
     import ctypes
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def in_child() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    return in_child
 
 
 def start(argv: list[str], progress: bool) -> subprocess.Popen[bytes]:
@@ -32,7 +38,7 @@ def start(argv: list[str], progress: bool) -> subprocess.Popen[bytes]:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE if progress else subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_die_with_parent(),
             close_fds=True,
         )
     except OSError as exc:
