@@ -158,7 +158,10 @@ def file_list(root: Path) -> list[str]:
 
 
 def complete_snapshots(dest: Path) -> list[Path]:
-    return sorted(p for p in dest.iterdir() if "incomplete" not in p.name)
+    from dssframe import naming
+
+    found = ((p, naming.parse(p.name)) for p in dest.iterdir())
+    return sorted(p for p, s in found if s is not None and s.complete)
 
 
 def main() -> int:
