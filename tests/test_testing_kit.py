@@ -61,3 +61,22 @@ def test_dss_cli_runs_the_real_command(
     result = dss_cli("--dest-dir", str(tmp_path), "ls")
     assert result.returncode == 0 and result.stdout == ""
     assert dss_cli("--num-intervals", "99", "ls").returncode == 2
+
+
+
+def test_snapshot_created_event_carries_rsync_statistics(
+    dss_plugin_host: PluginHost, dss_hook_recorder: HookRecorder, tmp_path: Path
+) -> None:
+    from dssframe.job import Job
+    from dsstest import make_tree, require_tool
+
+    require_tool("rsync")
+    source, dest = make_tree(tmp_path / "src"), tmp_path / "dest"
+    dest.mkdir()
+    config = Config(source_dir=str(source), dest_dir=str(dest))
+    Job.from_config(config, dss_plugin_host).create()
+    created = [e for e in dss_hook_recorder.events() if e.kind is EventKind.SNAPSHOT_CREATED]
+    assert len(created) == 1
+    stats = created[0].stats
+    assert stats["checksum"] is False
+    assert stats["files"] >= 5 and stats["total_size"] > 5000, stats

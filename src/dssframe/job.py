@@ -185,13 +185,14 @@ class Job:
         self.store.rename(plan.name, final)
         snapshot = naming.parse(final)
         assert snapshot is not None
-        self._record(plan, snapshot, result)
+        stats = self._record(plan, snapshot, result)
         self.event(
             EventKind.SNAPSHOT_CREATED,
             snapshot=final,
             path=self.store.path(final),
             exit_status=result.exit_status,
             duration=float(completion - plan.creation),
+            stats={**stats, "checksum": plan.checksum},
         )
         return snapshot
 
@@ -287,10 +288,14 @@ class Job:
             with contextlib.suppress(OSError):
                 os.unlink(plan.stats_log)
 
-    def _record(self, plan: CreatePlan, snapshot: SnapshotName, result: CopyResult) -> None:
-        """Write the new snapshot's metadata document (a failure is only logged)."""
+    def _record(
+        self, plan: CreatePlan, snapshot: SnapshotName, result: CopyResult
+    ) -> dict[str, int]:
+        """Write the new snapshot's metadata document (a failure is only logged); the
+        rsync ``--stats`` figures it holds."""
         from . import metadata
 
+        stats = self._stats(plan)
         plugins = {i.name: i.version for i in self.host.infos if i.version}
         remote = bool(getattr(self.transport, "remote", False))
         try:
@@ -306,13 +311,14 @@ class Job:
                     exit_status=result.exit_status,
                     message=result.message or None,
                     checksum=plan.checksum,
-                    stats=self._stats(plan),
+                    stats=stats,
                     plugins=plugins,
                     written=self.now(),
                 ),
             )
         except OSError as exc:
             log.warning("cannot write the metadata of %s: %s", snapshot.name, exc)
+        return stats
 
     def _forget(self, snapshot: SnapshotName) -> None:
         """``snapshot`` is gone: drop its document, re-point its children."""
