@@ -126,20 +126,38 @@ class Job:
 
     def create(self, progress: bool = False) -> SnapshotName:
         """Make one snapshot, blocking; on failure the incomplete dir stays for a resume."""
-        plan = self.begin_create(progress)
+        plan = self.begin_create(progress, announce=False)
         try:
             process = runner.start(plan.argv, progress)
         except FileNotFoundError as exc:
+            self.announce(plan)
             return self.finish_create(plan, CopyResult(Outcome.ERROR, 127, str(exc)))
+        # Told while rsync already runs: the notifiers' work overlaps the copy.
+        self.announce(plan)
+        from . import metadata  # noqa: F401 - loaded now, needed when the copy ends
+
         status, stderr = runner.wait(process)
         return self.finish_create(plan, self.transport.classify(status, stderr))
 
-    def begin_create(self, progress: bool = False, notify_deferral: bool = True) -> CreatePlan:
+    def announce(self, plan: CreatePlan) -> None:
+        """The CREATE_STARTED event for ``plan``."""
+        self.event(
+            EventKind.CREATE_STARTED,
+            snapshot=plan.name,
+            path=self.store.path(plan.name),
+            stats={"checksum": plan.checksum},
+        )
+
+    def begin_create(
+        self, progress: bool = False, notify_deferral: bool = True, announce: bool = True
+    ) -> CreatePlan:
         """Everything before the copy: source check, veto, the incomplete directory
         (fresh, resumed or recycled). The caller then runs ``plan.argv``.
 
         ``notify_deferral=False`` leaves the CREATE_DEFERRED event of a veto to the
-        caller (the run loop reports a lasting veto at most once an hour)."""
+        caller (the run loop reports a lasting veto at most once an hour);
+        ``announce=False`` leaves the CREATE_STARTED event to the caller (see
+        :meth:`announce`)."""
         self._check_source()
         plan = self.plan_create(progress)
         veto = self.host.veto_create(self.config, self.store.path(plan.name))
@@ -155,12 +173,8 @@ class Job:
         self._prepare_metadata(plan)
         if plan.checksum:
             log.log(NOTICE, "adding --checksum to this run (checksum = %d)", self.config.checksum)
-        self.event(
-            EventKind.CREATE_STARTED,
-            snapshot=plan.name,
-            path=self.store.path(plan.name),
-            stats={"checksum": plan.checksum},
-        )
+        if announce:
+            self.announce(plan)
         log.info("running %s", " ".join(plan.argv))
         return plan
 
