@@ -11,7 +11,6 @@ from typing import Annotated
 import typer
 
 from . import __version__
-from .errors import DssError
 from .state import State
 
 app = typer.Typer(
@@ -273,10 +272,13 @@ def builtin_command_names() -> set[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``dss`` command: errors become one line and an exit status."""
+    """Entry point of the full command line: errors become one line and an exit status."""
+    from .entry import reporting_errors
+
     args = sys.argv[1:] if argv is None else list(argv)
     state = State()
-    try:
+
+    def run() -> int:
         modules, command = preparse(args)
         if modules or command not in builtin_command_names():
             # -p modules, help, or a command a plugin may provide: load plugins first.
@@ -287,30 +289,24 @@ def main(argv: list[str] | None = None) -> int:
                 host.load_entry_points()
             host.add_commands(app)
             state._host = host
-        # Without standalone mode click returns a command's typer.Exit code instead
-        # of raising it.
-        result = app(args=args, prog_name="dss", standalone_mode=False, obj=state)
-    except DssError as exc:
-        print(f"dss: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except typer.Exit as exc:
-        return int(exc.exit_code or 0)
-    except typer.TyperException as exc:
-        if type(exc).__name__ == "NoArgsIsHelpError":
-            print(exc.format_message(), file=sys.stderr)
-            return 2
-        print(f"dss: error: {exc.format_message()}", file=sys.stderr)
-        return int(exc.exit_code)
-    except typer.Abort:
-        print("dss: interrupted", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        print("dss: interrupted", file=sys.stderr)
-        return 130
-    except OSError as exc:  # e.g. a state dir or destination we may not write
-        print(f"dss: error: {exc}", file=sys.stderr)
-        return 1
-    return result if isinstance(result, int) else 0
+        try:
+            # Without standalone mode click returns a command's typer.Exit code
+            # instead of raising it.
+            result = app(args=args, prog_name="dss", standalone_mode=False, obj=state)
+        except typer.Exit as exc:
+            return int(exc.exit_code or 0)
+        except typer.TyperException as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                print(exc.format_message(), file=sys.stderr)
+                return 2
+            print(f"dss: error: {exc.format_message()}", file=sys.stderr)
+            return int(exc.exit_code)
+        except typer.Abort:
+            print("dss: interrupted", file=sys.stderr)
+            return 130
+        return result if isinstance(result, int) else 0
+
+    return reporting_errors(run)
 
 
 if __name__ == "__main__":

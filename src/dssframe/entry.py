@@ -6,6 +6,7 @@ unusual) goes to the typer app in :mod:`dssframe.cli`, which parses it fully."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 #: Global options that take a value, with the config key they set (None: not a key).
 GLOBAL_VALUE_OPTIONS: dict[str, str | None] = {
@@ -67,6 +68,25 @@ def parse_lean(argv: list[str]) -> tuple[object, str, set[str]] | None:
     return None
 
 
+def reporting_errors(action: Callable[[], int | None]) -> int:
+    """Run ``action``; a dssframe error, an interrupt or an OS error becomes one
+    ``dss: error:`` line and an exit status (the error's own, 130, 1)."""
+    from .errors import DssError
+
+    try:
+        result = action()
+    except DssError as exc:
+        print(f"dss: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("dss: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:  # e.g. a state dir or destination we may not write
+        print(f"dss: error: {exc}", file=sys.stderr)
+        return 1
+    return result if isinstance(result, int) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``dss`` with ``argv`` (default: the process arguments); the exit status."""
     args = sys.argv[1:] if argv is None else list(argv)
@@ -77,22 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         return full_main(args)
     state, command, flags = lean
     from . import commands
-    from .errors import DssError
     from .state import State
 
     assert isinstance(state, State)
-    try:
-        if command == "create":
-            commands.create(state)
-        elif command == "ls":
-            commands.ls(state, as_json="--json" in flags)
-    except DssError as exc:
-        print(f"dss: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("dss: interrupted", file=sys.stderr)
-        return 130
-    except OSError as exc:  # e.g. a state dir or destination we may not write
-        print(f"dss: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    if command == "create":
+        return reporting_errors(lambda: commands.create(state))
+    return reporting_errors(lambda: commands.ls(state, as_json="--json" in flags))
