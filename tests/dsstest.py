@@ -68,3 +68,28 @@ def make_tree(root: Path) -> Path:
     (root / "name with spaces & $(x)").write_text("odd\n")
     os.symlink("a.txt", root / "link-to-a")
     return root
+
+
+def check_snapshot_pair(
+    run_dss: RunDss, args: list[str], source: Path, dest: Path, unchanged: tuple[str, ...]
+) -> None:
+    """Two ``dss create`` runs (with ``args`` before the command) around a change to the
+    make_tree source: both snapshots equal the source at their time, the ``unchanged``
+    files are hard-linked between them, the changed one is not, the old one is intact."""
+    first = run_dss(*args, "create", check=True)
+    (first_path,) = complete(dest)
+    assert first.stdout.strip() == str(first_path)
+    assert tree_state(first_path) == tree_state(source)
+
+    (source / "a.txt").write_text("changed\n")
+    (source / "new.txt").write_text("new\n")
+    (source / "sub" / "deeper" / "c.txt").unlink()
+    run_dss(*args, "create", check=True)
+    older, newer = complete(dest)
+    assert older == first_path
+    assert tree_state(newer) == tree_state(source)
+    for name in unchanged:
+        assert (newer / name).stat().st_ino == (older / name).stat().st_ino
+    assert (newer / "a.txt").stat().st_ino != (older / "a.txt").stat().st_ino
+    assert (older / "a.txt").read_text() == "alpha\n"  # the old snapshot is untouched
+    assert not (newer / "sub" / "deeper" / "c.txt").exists()

@@ -19,7 +19,7 @@ import pytest
 
 import sshd as sshd_module
 from dssframe.config import to_toml
-from dsstest import RunDss, complete, make_tree, snapshots, tree_state
+from dsstest import RunDss, check_snapshot_pair, complete, make_tree, snapshots, tree_state
 from sshd import SshServer, free_port, make_key
 
 pytestmark = pytest.mark.usefixtures("rsync")
@@ -77,23 +77,8 @@ def test_remote_snapshot_is_identical_and_hard_links_unchanged_files(
     run_dss: RunDss, sshd: SshServer, source: Path, dest: Path, tmp_path: Path
 ) -> None:
     cfg = ssh_config(tmp_path, sshd, source, dest)
-    first = run_dss("--config", str(cfg), "create", check=True)
-    (first_path,) = complete(dest)
-    assert first.stdout.strip() == str(first_path)
-    assert tree_state(first_path) == tree_state(source)
-
-    (source / "a.txt").write_text("changed\n")
-    (source / "new.txt").write_text("new\n")
-    (source / "sub" / "deeper" / "c.txt").unlink()
-    run_dss("--config", str(cfg), "create", check=True)
-    older, newer = complete(dest)
-    assert older == first_path
-    assert tree_state(newer) == tree_state(source)
-    for unchanged in ("sub/b.bin", "empty", "name with spaces & $(x)"):
-        assert (newer / unchanged).stat().st_ino == (older / unchanged).stat().st_ino
-    assert (newer / "a.txt").stat().st_ino != (older / "a.txt").stat().st_ino
-    assert (older / "a.txt").read_text() == "alpha\n"
-    assert not (newer / "sub" / "deeper" / "c.txt").exists()
+    unchanged = ("sub/b.bin", "empty", "name with spaces & $(x)")
+    check_snapshot_pair(run_dss, ["--config", str(cfg)], source, dest, unchanged)
 
 
 def test_remote_path_with_shell_syntax_is_copied_literally(
