@@ -5,6 +5,7 @@ unusual) goes to the typer app in :mod:`dssframe.cli`, which parses it fully."""
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
 
@@ -88,12 +89,33 @@ def reporting_errors(action: Callable[[], int | None]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``dss`` with ``argv`` (default: the process arguments); the exit status."""
-    args = sys.argv[1:] if argv is None else list(argv)
+    """Run ``dss`` with ``argv`` (default: the process arguments); the exit status.
+
+    Start-up creates thousands of long-lived objects (modules, classes, functions) and
+    hardly any garbage, so the cyclic garbage collector is paused while it runs: its
+    collections would only scan them again and again. A lean command runs to its end
+    with it paused (a create's garbage is a few frames; reference counting frees the
+    rest); the typer path turns it back on before the command runs, since ``dss run``
+    lives for months. At the end everything is frozen, so that the interpreter's
+    final collection does not walk it all once more (this is the process's entry
+    point: objects alive now are never scanned by the collector again)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _dispatch(sys.argv[1:] if argv is None else list(argv))
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
+
+
+def _dispatch(args: list[str]) -> int:
     lean = parse_lean(args)
     if lean is None:
         from .cli import main as full_main
 
+        gc.freeze()  # the loaded modules: never rescanned, even by a months-long ``run``
+        gc.enable()
         return full_main(args)
     state, command, flags = lean
     from . import commands
