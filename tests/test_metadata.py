@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from dssframe import metadata, naming
-from dssframe.metadata import Current, Link, Metadata
+from dssframe.current import Current, current_creation
+from dssframe.metadata import Link, Metadata
 from dsstest import RunDss, complete, tree_state
 
 LOG = """\
@@ -106,11 +107,11 @@ def test_forget_re_points_children_to_the_grandparent(tmp_path: Path) -> None:
 
 def test_current_marker_applies_until_a_newer_snapshot_completes() -> None:
     marker = Current(10, "10-11.x", restored_at=100)
-    assert metadata.current_creation(marker, [(10, 11), (50, 99)]) == 10
-    assert metadata.current_creation(marker, [(10, 11), (50, 100)]) == 10
-    assert metadata.current_creation(marker, [(10, 11), (100, 101)]) is None
-    assert metadata.current_creation(marker, [(50, 60)]) is None  # restored one is gone
-    assert metadata.current_creation(None, [(10, 11)]) is None
+    assert current_creation(marker, [(10, 11), (50, 99)]) == 10
+    assert current_creation(marker, [(10, 11), (50, 100)]) == 10
+    assert current_creation(marker, [(10, 11), (100, 101)]) is None
+    assert current_creation(marker, [(50, 60)]) is None  # restored one is gone
+    assert current_creation(None, [(10, 11)]) is None
 
 
 @pytest.mark.usefixtures("rsync")

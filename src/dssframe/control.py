@@ -1,7 +1,7 @@
 """Talking to a running ``dss run``: its state file, its pid, signals.
 
 The run loop holds the destination's :class:`~dssframe.lock.DestLock` and keeps a JSON
-state file beside the lock, in the platformdirs state directory, rewritten atomically
+state file beside the lock, in the state directory (:mod:`dssframe.dirs`), rewritten atomically
 (temporary file + rename) so a reader never sees half a file. Whether a run loop is
 alive is decided by the lock, never by the state file: a crashed loop leaves a stale
 state file, but never a held lock.

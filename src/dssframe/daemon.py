@@ -11,7 +11,6 @@ in a busy loop (every WAIT ends later than now, every failure sets a retry time)
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import math
 import os
@@ -86,9 +85,9 @@ def reload_config(explicit: str | None, overrides: Mapping[str, Any]) -> Config:
 
 
 def default_logfile() -> str:
-    from platformdirs import user_state_dir
+    from .dirs import state_dir
 
-    return os.path.join(user_state_dir("dssframe"), "dss.log")
+    return os.path.join(state_dir(), "dss.log")
 
 
 class RunLoop:
@@ -136,7 +135,7 @@ class RunLoop:
         job = Job.from_config(config, self.host)
         job.clock = self.clock
         # The scheduler applies keep-redundant itself: low space needs the redundant ones.
-        policy = self.host.retention(dataclasses.replace(config, keep_redundant=False))
+        policy = self.host.retention(config._replace(keep_redundant=False))
         return _Setup(
             config,
             job,

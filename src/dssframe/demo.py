@@ -14,9 +14,9 @@ from .plugins import PluginHost
 
 
 def default_dir() -> Path:
-    from platformdirs import user_data_dir
+    from .dirs import data_dir
 
-    return Path(user_data_dir("dssframe")) / "demo"
+    return Path(data_dir()) / "demo"
 
 
 def make_source(source: Path) -> None:

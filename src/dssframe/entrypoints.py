@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
 from types import ModuleType
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class EntryPoint:
+class EntryPoint(NamedTuple):
     name: str
     value: str  # "module" or "module:attribute.path"
     distribution: str

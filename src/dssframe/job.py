@@ -8,7 +8,6 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from . import naming, runner
 from .config import Config
@@ -28,32 +27,58 @@ class CreateDeferred(DssError):
     """A pre-create veto said not now."""
 
 
-@dataclass
 class CreatePlan:
-    """What ``create`` is about to do (shown by ``--dry-run``)."""
+    """What ``create`` is about to do (shown by ``--dry-run``).
 
-    creation: int
-    name: str
-    reference: SnapshotName | None
-    reuse: SnapshotName | None  # resumed or recycled directory
-    reuse_reason: str | None
-    argv: list[str]
-    checksum: bool
-    stats_log: str | None = None  # rsync --log-file holding the --stats figures
+    (This module's records are plain classes: ``dss create`` imports it before rsync
+    starts, and each dataclass costs about half a millisecond there.)"""
+
+    def __init__(
+        self,
+        creation: int,
+        name: str,
+        reference: SnapshotName | None,
+        reuse: SnapshotName | None,
+        reuse_reason: str | None,
+        argv: list[str],
+        checksum: bool,
+    ) -> None:
+        self.creation = creation
+        self.name = name
+        self.reference = reference
+        self.reuse = reuse  # resumed or recycled directory
+        self.reuse_reason = reuse_reason
+        self.argv = argv
+        self.checksum = checksum
+        self.stats_log: str | None = None  # rsync --log-file holding the --stats figures
 
 
-@dataclass
 class Job:
-    """One configured snapshot job: where from, where to, and with which plugins."""
+    """One configured snapshot job: where from, where to, and with which plugins.
+    ``clock``, ``sleep`` and ``rng`` (randrange) are injectable for tests."""
 
-    config: Config
-    host: PluginHost
-    store: Store
-    transport: Transport
-    retention: RetentionPolicy
-    clock: Callable[[], float] = time.time
-    sleep: Callable[[float], None] = time.sleep
-    rng: Callable[[int], int] | None = None  # randrange; injectable for tests
+    def __init__(
+        self,
+        config: Config,
+        host: PluginHost,
+        store: Store,
+        transport: Transport,
+        retention: RetentionPolicy,
+    ) -> None:
+        self.config = config
+        self.host = host
+        self.store = store
+        self.transport = transport
+        self.retention = retention
+        self.clock: Callable[[], float] = time.time
+        self.sleep: Callable[[float], None] = time.sleep
+        self.rng: Callable[[int], int] | None = None
+
+    def with_config(self, config: Config) -> Job:
+        """The same job (plugins, store, clock) with another configuration."""
+        other = Job(config, self.host, self.store, self.transport, self.retention)
+        other.clock, other.sleep, other.rng = self.clock, self.sleep, self.rng
+        return other
 
     @classmethod
     def from_config(cls, config: Config, host: PluginHost) -> Job:
@@ -262,22 +287,22 @@ class Job:
         """The newest complete snapshot, unless a restore made another one current."""
         if not complete:
             return None
-        from . import metadata
+        from .current import current_creation, read_current
 
-        marker = metadata.read_current(self.store.dest_dir)
-        chosen = metadata.current_creation(marker, ((s.creation, s.completion) for s in complete))
+        marker = read_current(self.store.dest_dir)
+        chosen = current_creation(marker, ((s.creation, s.completion) for s in complete))
         return next((s for s in complete if s.creation == chosen), complete[-1])
 
     def _prepare_metadata(self, plan: CreatePlan) -> None:
         """Forget the resumed or recycled snapshot; have rsync log its --stats."""
-        from . import metadata
+        from .lock import rsync_log_path
 
         if plan.reuse is not None:
             self._forget(plan.reuse)
         if self.transport.name != "rsync" or len(plan.argv) < 3:
             return
         try:
-            plan.stats_log = metadata.rsync_log_path(self.store.dest_dir, plan.creation)
+            plan.stats_log = rsync_log_path(self.store.dest_dir, plan.creation)
             with open(plan.stats_log, "w"):
                 pass
         except OSError as exc:

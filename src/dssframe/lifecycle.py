@@ -65,6 +65,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from . import metadata
+from .current import current_creation, read_current
 from .errors import SnapshotError, UsageError
 from .naming import SnapshotName
 from .store import Store
@@ -180,8 +181,8 @@ class SnapshotStore:
         self._by_creation = {s.creation: s for s in self._snapshots}
         self._link()
         complete = [(s.creation, s.completion) for s in self._snapshots if s.complete]
-        marker = metadata.read_current(self.dest_dir)
-        current = metadata.current_creation(marker, complete)
+        marker = read_current(self.dest_dir)
+        current = current_creation(marker, complete)
         if current is None and complete:
             current = complete[-1][0]
         self._current = current

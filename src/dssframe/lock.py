@@ -1,24 +1,60 @@
-"""One dss process per destination directory (an flock on a file in the state dir)."""
+"""One dss process per destination directory (an flock on a file in the state dir),
+and the other per-destination files there, named by the same key."""
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 from pathlib import Path
 
 from .errors import DssError
+
+#: Bytes kept as they are in a destination key; every other byte is escaped as %XX.
+_PLAIN = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.,+=@")
+#: Keys longer than this are cut and end in a digest of the whole path (name limit 255).
+_MAX_KEY = 160
 
 
 class LockedError(DssError):
     """Another dss process works on the same destination directory."""
 
 
-def lock_path(dest_dir: str) -> Path:
-    from platformdirs import user_state_dir
+def dest_key(dest_dir: str) -> str:
+    """The file-name key of a destination: its real path, readable and one-to-one.
 
-    key = hashlib.sha256(os.path.realpath(dest_dir).encode()).hexdigest()[:16]
-    return Path(user_state_dir("dssframe")) / "locks" / f"{key}.lock"
+    ``/srv/my-backup`` becomes ``srv-my%2Dbackup``: the leading ``/`` is dropped,
+    ``/`` becomes ``-``, and every byte other than letters, digits and ``_.,+=@``
+    is written ``%XX`` (so ``-`` and ``%`` in a name cannot collide with the
+    separators); ``/`` itself is ``-``. A key longer than 160 characters keeps its
+    first 140 and ends in ``~`` and 16 hex digits of the path's SHA-256.
+    """
+    path = os.fsencode(os.path.realpath(dest_dir)).strip(b"/")
+    parts = []
+    for component in path.split(b"/"):
+        parts.append("".join(chr(b) if b in _PLAIN else f"%{b:02X}" for b in component))
+    key = "-".join(parts) or "-"
+    if key.startswith("."):  # never a hidden file
+        key = "%2E" + key[1:]
+    if len(key) > _MAX_KEY:
+        import hashlib  # only here: loading OpenSSL costs every command 3 ms
+
+        key = key[:140] + "~" + hashlib.sha256(path).hexdigest()[:16]
+    return key
+
+
+def lock_path(dest_dir: str) -> Path:
+    from .dirs import state_dir
+
+    return Path(state_dir()) / "locks" / f"{dest_key(dest_dir)}.lock"
+
+
+def rsync_log_path(dest_dir: str, creation: int) -> str:
+    """Where rsync logs its ``--stats`` while copying a snapshot of ``dest_dir``
+    (the state dir, beside the lock; nothing appears in the destination before a
+    snapshot completes)."""
+    directory = lock_path(dest_dir).parent.parent / "rsync"
+    directory.mkdir(parents=True, exist_ok=True)
+    return str(directory / f"{dest_key(dest_dir)}-{creation}.log")
 
 
 class DestLock:

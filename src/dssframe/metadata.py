@@ -5,6 +5,7 @@ Layout under the destination directory::
     <dest>/.dssframe/meta/<creation>.json   one document per snapshot, keyed by its
                                             creation epoch (the snapshot's identity)
     <dest>/.dssframe/current.json           the snapshot a restore made *current*
+                                            (:mod:`dssframe.current`)
 
 ``.dssframe`` never parses as a snapshot name, so the original dss and
 :meth:`dssframe.store.Store.scan` both ignore it, and no removal ever touches it.
@@ -71,7 +72,6 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1
 STATE_DIR = ".dssframe"
 META_DIR = "meta"
-CURRENT_FILE = "current.json"
 SUFFIX = ".json"
 
 ORIGIN_CREATED = "created"
@@ -240,10 +240,6 @@ def meta_dir(dest_dir: str) -> str:
 
 def document_path(dest_dir: str, creation: int) -> str:
     return os.path.join(meta_dir(dest_dir), f"{creation}{SUFFIX}")
-
-
-def current_path(dest_dir: str) -> str:
-    return os.path.join(dest_dir, STATE_DIR, CURRENT_FILE)
 
 
 # --- atomic writes -----------------------------------------------------------------
@@ -441,80 +437,6 @@ def for_created(
         plugins=dict(plugins),
         written=written,
     )
-
-
-def rsync_log_path(dest_dir: str, creation: int) -> str:
-    """Where rsync logs its ``--stats`` while copying (state dir, beside the lock)."""
-    from .lock import lock_path
-
-    lock = lock_path(dest_dir)
-    directory = lock.parent.parent / "rsync"
-    directory.mkdir(parents=True, exist_ok=True)
-    return str(directory / f"{lock.stem}-{creation}.log")
-
-
-# --- the current snapshot ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Current:
-    """The snapshot a restore made current, and when (``restored_at``): it stays
-    current until a snapshot completes after that moment."""
-
-    creation: int
-    name: str
-    restored_at: int
-    target: str | None = None
-
-
-def read_current(dest_dir: str) -> Current | None:
-    try:
-        with open(current_path(dest_dir), encoding="utf-8") as handle:
-            data = json.load(handle)
-        return Current(
-            int(data["creation"]),
-            str(data["name"]),
-            int(data["restored_at"]),
-            None if data.get("target") is None else str(data["target"]),
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def write_current(dest_dir: str, current: Current) -> None:
-    write_json_atomically(
-        current_path(dest_dir),
-        {
-            "creation": current.creation,
-            "name": current.name,
-            "restored_at": current.restored_at,
-            "target": current.target,
-        },
-    )
-
-
-def clear_current(dest_dir: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(current_path(dest_dir))
-
-
-def current_creation(
-    marker: Current | None, complete: Iterable[tuple[int, int | None]]
-) -> int | None:
-    """The creation epoch the marker makes current, or None when it no longer applies.
-
-    ``complete`` holds (creation, completion) of every complete snapshot. The marker
-    applies while its snapshot exists and no snapshot completed after the restore
-    (pure).
-    """
-    if marker is None:
-        return None
-    found = False
-    for creation, completion in complete:
-        if completion is not None and completion > marker.restored_at:
-            return None
-        found = found or creation == marker.creation
-    return marker.creation if found else None
 
 
 # --- rsync statistics --------------------------------------------------------------

@@ -6,9 +6,8 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import pluggy
 
@@ -36,8 +35,7 @@ DEFAULT_PLUGINS = (
 F = TypeVar("F")
 
 
-@dataclass(frozen=True)
-class PluginInfo:
+class PluginInfo(NamedTuple):
     """Where a registered plugin came from."""
 
     name: str
@@ -47,8 +45,7 @@ class PluginInfo:
     module: ModuleType | object
 
 
-@dataclass(frozen=True)
-class BrokenPlugin:
+class BrokenPlugin(NamedTuple):
     name: str
     distribution: str | None
     error: str
@@ -267,8 +264,6 @@ class PluginHost:
         Entry points are loaded first when the config names plugin settings or selects
         a transport/retention that no builtin provides.
         """
-        import dataclasses
-
         from .settings import validate_section
 
         builtin_names = set(self.transport_names_loaded()) | set(self.retention_names_loaded())
@@ -283,7 +278,7 @@ class PluginHost:
             if section not in values:
                 log.warning("[plugins.%s]: no loaded plugin declares these settings", section)
                 values[section] = dict(raw)
-        return dataclasses.replace(config, plugins=values)
+        return config._replace(plugins=values)
 
     def transport_names_loaded(self) -> list[str]:
         """Transport names registered by the plugins loaded so far."""

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import metadata
+from .current import Current, write_current
 from .errors import DssError, SnapshotError, TransportError, UsageError
 from .lifecycle import Change, RestoreResult
 
@@ -254,9 +255,9 @@ def restore(
         if endpoint.local is not None:
             os.makedirs(endpoint.local, exist_ok=True)
         _run(job, snap, endpoint, argv, operands, progress, safety_name)
-        metadata.write_current(
+        write_current(
             store.dest_dir,
-            metadata.Current(snap.creation, snap.name, job.now(), endpoint.display),
+            Current(snap.creation, snap.name, job.now(), endpoint.display),
         )
         _record_restore(store.dest_dir, snap, endpoint.display, safety_name, job.now())
     store.refresh()
@@ -271,7 +272,7 @@ def _safety_snapshot(job: Job, snap: Snapshot, progress: bool) -> str:
     resuming a directory (the snapshot being restored must stay as it is)."""
     from .job import CreateDeferred
 
-    safe_job = dataclasses.replace(job, config=dataclasses.replace(job.config, no_resume=True))
+    safe_job = job.with_config(job.config._replace(no_resume=True))
     try:
         created = safe_job.create(progress=progress)
     except CreateDeferred as exc:

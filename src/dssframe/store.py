@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import ConfigError, SnapshotError
 from .naming import SnapshotName, being_deleted_name, parse
 
 
-@dataclass(frozen=True)
-class Store:
+class Store(NamedTuple):
+    """The destination directory and the snapshot directories in it."""
+
     dest_dir: str
 
     @classmethod
