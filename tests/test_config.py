@@ -263,7 +263,7 @@ def test_explicit_missing_file_is_an_error(tmp_path: Path) -> None:
 def test_env_var_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path / "env.toml", "num-intervals = 9\n")
     monkeypatch.setenv("DSSFRAME_CONFIG", str(path))
-    assert config.resolve_path(None) == (path, True)
+    assert config.resolve_path(None) == (str(path), True)
     built = load(None, {})
     assert built.num_intervals == 9
     assert built.path == str(path)
@@ -278,15 +278,15 @@ def test_env_var_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 def test_default_file_is_optional(isolated_dirs: Path) -> None:
     default = config.default_path()
-    assert default == isolated_dirs / "config" / "dssframe" / "config.toml"
+    assert default == str(isolated_dirs / "config" / "dssframe" / "config.toml")
     assert config.resolve_path(None) == (default, False)
     built = load(None, {"source-dir": "/src"})
     assert built.path is None
     assert built.source_dir == "/src"
-    write(default, "min-free-mb = 500\n")
+    write(Path(default), "min-free-mb = 500\n")
     built = load(None, {})
     assert built.min_free_mb == 500
-    assert built.path == str(default)
+    assert built.path == default
 
 
 def test_invalid_toml_is_an_error(tmp_path: Path) -> None:

@@ -180,7 +180,7 @@ def config_path_command(ctx: typer.Context) -> None:
     """Print the config file dss reads (whether it exists or not)."""
     from .config import resolve_path
 
-    typer.echo(str(resolve_path(_state(ctx).config_file)[0]))
+    typer.echo(resolve_path(_state(ctx).config_file)[0])
 
 
 @config_app.command("show")

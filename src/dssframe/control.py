@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DssError, UsageError
-from .lock import lock_path
+from .lock import lock_path, state_file
 
 POLL_INTERVAL = 0.1
 
@@ -32,8 +32,7 @@ class NotRunningError(DssError):
 
 def state_path(dest_dir: str) -> Path:
     """The state file of the run loop on ``dest_dir`` (named like its lock)."""
-    lock = lock_path(dest_dir)
-    return lock.parent.parent / "run" / (lock.stem + ".json")
+    return Path(state_file("run", dest_dir, ".json"))
 
 
 def write_state(path: Path, state: Mapping[str, Any]) -> None:

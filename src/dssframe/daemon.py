@@ -80,8 +80,8 @@ def reload_config(explicit: str | None, overrides: Mapping[str, Any]) -> Config:
     path, required = cfg.resolve_path(explicit)
     values = cfg.read_file(path, required)
     weaker = {key: value for key, value in overrides.items() if key not in values}
-    exists = required or path.exists()
-    return cfg.build(values, weaker, str(path) if exists else None)
+    exists = required or os.path.exists(path)
+    return cfg.build(values, weaker, path if exists else None)
 
 
 def default_logfile() -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-from pathlib import Path
 
 from .errors import DssError
 
@@ -42,19 +41,25 @@ def dest_key(dest_dir: str) -> str:
     return key
 
 
-def lock_path(dest_dir: str) -> Path:
+def state_file(kind: str, dest_dir: str, suffix: str) -> str:
+    """``<state dir>/<kind>/<key of dest_dir><suffix>``; the directory is not created.
+    (Strings, not pathlib: ``dss create`` needs these before rsync starts.)"""
     from .dirs import state_dir
 
-    return Path(state_dir()) / "locks" / f"{dest_key(dest_dir)}.lock"
+    return os.path.join(state_dir(), kind, dest_key(dest_dir) + suffix)
+
+
+def lock_path(dest_dir: str) -> str:
+    return state_file("locks", dest_dir, ".lock")
 
 
 def rsync_log_path(dest_dir: str, creation: int) -> str:
     """Where rsync logs its ``--stats`` while copying a snapshot of ``dest_dir``
     (the state dir, beside the lock; nothing appears in the destination before a
     snapshot completes)."""
-    directory = lock_path(dest_dir).parent.parent / "rsync"
-    directory.mkdir(parents=True, exist_ok=True)
-    return str(directory / f"{dest_key(dest_dir)}-{creation}.log")
+    path = state_file("rsync", dest_dir, f"-{creation}.log")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return path
 
 
 class DestLock:
@@ -66,7 +71,7 @@ class DestLock:
         self.fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
