@@ -208,6 +208,14 @@ def test_plugin_settings_are_validated_and_shown(
     assert bad.returncode == 2
     assert "[plugins.tuned] level: expected int, got 'high'" in bad.stderr
 
+    # a plugin declaring a type the host does not know is refused, naming the key
+    (site / "tuned_plugin.py").write_text(SETTINGS_PLUGIN.replace('"int"', '"integer"'))
+    config.write_text("")
+    bad = run_dss(*base, "ls", env=env)
+    assert bad.returncode != 0
+    assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+    assert "[plugins.tuned] level: type 'integer' is not one of str, int" in bad.stderr
+
 
 RECORDING_NOTIFIER = '''
 import os

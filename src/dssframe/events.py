@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 #: Bumped when a field of :class:`Event` changes meaning or disappears (adding
 #: fields or kinds does not bump it). Notifiers may check it.
@@ -34,8 +35,7 @@ class EventKind(enum.Enum):
 _FAILURES = {EventKind.CREATE_FAILED, EventKind.REMOVE_FAILED, EventKind.NO_SPACE}
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
     """A lifecycle event, passed to every plugin's ``dssframe_event`` hook.
 
     ``source`` and ``destination`` describe the job; ``snapshot``/``path`` name the
@@ -43,6 +43,8 @@ class Event:
     of the run loop, a veto message); ``duration`` is in seconds; ``stats`` holds rsync
     figures when known; ``error`` the error text of a failure; ``dry_run`` is true when
     nothing was really done. ``time`` is the epoch of the event.
+
+    An immutable named tuple: ``event._asdict()`` gives its fields as a dict.
     """
 
     kind: EventKind
@@ -54,7 +56,7 @@ class Event:
     reason: str | None = None
     duration: float | None = None
     exit_status: int | None = None
-    stats: dict[str, Any] = field(default_factory=dict)
+    stats: Mapping[str, Any] = MappingProxyType({})
     error: str | None = None
     dry_run: bool = False
     api_version: int = EVENT_API_VERSION

@@ -253,6 +253,12 @@ class PluginHost:
         declared = [d for d in self.pm.hook.dssframe_plugin_settings() if d is not None]
         seen: dict[str, PluginSettings] = {}
         for declaration in declared:
+            from .settings import check
+
+            try:
+                check(declaration)
+            except ValueError as exc:
+                raise PluginError(f"a plugin declares a bad setting: {exc}") from None
             if declaration.section in seen:
                 raise PluginError(f"two plugins declare settings [plugins.{declaration.section}]")
             seen[declaration.section] = declaration
@@ -264,13 +270,13 @@ class PluginHost:
         Entry points are loaded first when the config names plugin settings or selects
         a transport/retention that no builtin provides.
         """
-        from .settings import validate_section
-
         builtin_names = set(self.transport_names_loaded()) | set(self.retention_names_loaded())
         if config.plugins or not {config.transport, config.retention} <= builtin_names:
             self.load_entry_points()
         values: dict[str, dict[str, Any]] = {}
         for declaration in self.settings_declarations():
+            from .settings import validate_section  # only when a plugin declares some
+
             values[declaration.section] = validate_section(
                 declaration, config.plugins.get(declaration.section)
             )

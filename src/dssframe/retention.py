@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from .naming import SnapshotName
 
@@ -19,8 +18,7 @@ class Reason(enum.Enum):
     LOW_SPACE = "low-space"
 
 
-@dataclass(frozen=True, slots=True)
-class Removal:
+class Removal(NamedTuple):
     """One entry of a removal plan."""
 
     snapshot: SnapshotName

@@ -4,32 +4,36 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import ConfigError
 
 TYPES = ("str", "int", "float", "bool", "list[str]")
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(NamedTuple):
     """One key of a plugin's config table: ``name`` (dashed, like ``keep-daily``),
     ``type`` (one of ``str``, ``int``, ``float``, ``bool``, ``list[str]``), the
-    ``default`` used when the key is absent, and a one-line ``help``."""
+    ``default`` used when the key is absent, and a one-line ``help``. The host
+    rejects an unknown ``type`` when it collects the declarations (:func:`check`)."""
 
     name: str
     type: str
     default: Any
     help: str = ""
 
-    def __post_init__(self) -> None:
-        if self.type not in TYPES:
-            raise ValueError(f"setting {self.name!r}: type must be one of {', '.join(TYPES)}")
+
+def check(declared: PluginSettings) -> None:
+    """Raise ValueError unless every setting of ``declared`` has a known type."""
+    for setting in declared.settings:
+        if setting.type not in TYPES:
+            raise ValueError(
+                f"[plugins.{declared.section}] {setting.name}: type {setting.type!r} "
+                f"is not one of {', '.join(TYPES)}"
+            )
 
 
-@dataclass(frozen=True)
-class PluginSettings:
+class PluginSettings(NamedTuple):
     """What a plugin returns from ``dssframe_plugin_settings``: its config section
     (normally its entry-point name) and its settings."""
 

@@ -8,8 +8,7 @@ suspend it when disk space runs low, and stop it cleanly.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
 class Outcome(enum.Enum):
@@ -20,8 +19,7 @@ class Outcome(enum.Enum):
     ERROR = "error"  # failed: keep the incomplete dir for resume, report
 
 
-@dataclass(frozen=True, slots=True)
-class CopyRequest:
+class CopyRequest(NamedTuple):
     """Copy the source into ``destination`` (absolute path of the incomplete dir),
     hard-linking unchanged files against ``reference`` (absolute path) if given."""
 
@@ -31,8 +29,7 @@ class CopyRequest:
     progress: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class CopyResult:
+class CopyResult(NamedTuple):
     outcome: Outcome
     exit_status: int
     message: str
