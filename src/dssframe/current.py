@@ -9,7 +9,6 @@ metadata documents themselves live in :mod:`dssframe.metadata`.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from typing import NamedTuple
@@ -36,6 +35,8 @@ def read_current(dest_dir: str) -> Current | None:
     """The marker of ``dest_dir``; None when there is none or it is unreadable."""
     try:
         with open(current_path(dest_dir), encoding="utf-8") as handle:
+            import json  # only after a restore is there a marker to parse
+
             data = json.load(handle)
         return Current(
             int(data["creation"]),
