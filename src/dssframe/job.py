@@ -4,12 +4,11 @@ core (names, retention plans) to the effects (store, transport process, events).
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import time
 from collections.abc import Callable
 
-from . import naming, runner
+from . import logs, naming, runner
 from .config import Config
 from .errors import DssError, SnapshotError, TransportError
 from .events import Event, EventKind
@@ -20,7 +19,7 @@ from .retention import Removal, RetentionPolicy, orphans, resumable
 from .store import Store
 from .transport import CopyRequest, CopyResult, Outcome, Transport
 
-log = logging.getLogger("dssframe")
+log = logs.get("dssframe")
 
 
 class CreateDeferred(DssError):

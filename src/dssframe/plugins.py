@@ -3,7 +3,6 @@ transport and retention registries, and calls hooks through one typed facade."""
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable, Iterable
 from types import ModuleType
@@ -11,7 +10,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import pluggy
 
-from . import hookspecs
+from . import hookspecs, logs
 from .errors import PluginError, UnknownNameError
 
 if TYPE_CHECKING:
@@ -21,7 +20,7 @@ if TYPE_CHECKING:
     from .settings import PluginSettings
     from .transport import Transport
 
-log = logging.getLogger("dssframe.plugins")
+log = logs.get("dssframe.plugins")
 
 ENTRY_POINT_GROUP = "dssframe"
 #: The builtins, registered exactly like third-party plugins.
@@ -108,6 +107,7 @@ class PluginHost:
             if (allow is not None and ep.name not in allow) or ep.name in deny:
                 continue
             dist, version = ep.distribution, ep.version
+            logs.activate()  # third-party plugins log through the logging module
             try:
                 module = ep.load()
                 self.register_module(module, ep.name, "entry point", dist, version)
@@ -121,6 +121,7 @@ class PluginHost:
         """Load a plugin module by dotted path (``-p``); failure is an error."""
         import importlib
 
+        logs.activate()  # third-party plugins log through the logging module
         try:
             module = importlib.import_module(dotted)
         except Exception as exc:

@@ -3,7 +3,6 @@ an optional progress bar from rsync's ``--info=progress2`` output."""
 
 from __future__ import annotations
 
-import logging
 import re
 import signal
 import subprocess
@@ -12,7 +11,9 @@ import threading
 from collections.abc import Callable
 from typing import IO
 
-log = logging.getLogger("dssframe.runner")
+from . import logs
+
+log = logs.get("dssframe.runner")
 _PERCENT = re.compile(rb"(\d+)%")
 PR_SET_PDEATHSIG = 1
 

@@ -18,16 +18,15 @@ error (the log file under ``--daemon``).
 
 from __future__ import annotations
 
-import logging
 import shlex
 import subprocess
 import sys
 
-from dssframe import hookimpl
+from dssframe import hookimpl, logs
 from dssframe.config import Config
 from dssframe.events import Event, EventKind
 
-log = logging.getLogger("dssframe.hooks")
+log = logs.get("dssframe.hooks")
 
 #: Characters whose meaning only a shell provides.
 SHELL_CHARACTERS = frozenset("|&;<>()$`*?[]{}#~!\n")
@@ -77,7 +76,7 @@ def run(key: str, value: str, *args: str) -> int:
         return 127
     if result.returncode != 0:
         log.log(
-            logging.INFO if key.startswith("pre-") else logging.WARNING,
+            logs.INFO if key.startswith("pre-") else logs.WARNING,
             "%s exited with status %d",
             key,
             result.returncode,

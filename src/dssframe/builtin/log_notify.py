@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import logging
-
-from dssframe import hookimpl
+from dssframe import hookimpl, logs
 from dssframe.events import Event, EventKind
 
-log = logging.getLogger("dssframe.events")
+log = logs.get("dssframe.events")
 
 _LEVELS = {
-    EventKind.CREATE_STARTED: logging.INFO,
-    EventKind.SNAPSHOT_CREATED: logging.INFO,
-    EventKind.SNAPSHOT_REMOVED: logging.INFO,
-    EventKind.SNAPSHOT_RESTORED: logging.INFO,
-    EventKind.CREATE_DEFERRED: logging.WARNING,
-    EventKind.REMOVE_SKIPPED: logging.WARNING,
-    EventKind.DISK_SPACE_LOW: logging.WARNING,
-    EventKind.RUN_EXITING: logging.WARNING,
+    EventKind.CREATE_STARTED: logs.INFO,
+    EventKind.SNAPSHOT_CREATED: logs.INFO,
+    EventKind.SNAPSHOT_REMOVED: logs.INFO,
+    EventKind.SNAPSHOT_RESTORED: logs.INFO,
+    EventKind.CREATE_DEFERRED: logs.WARNING,
+    EventKind.REMOVE_SKIPPED: logs.WARNING,
+    EventKind.DISK_SPACE_LOW: logs.WARNING,
+    EventKind.RUN_EXITING: logs.WARNING,
 }
 
 
@@ -38,4 +36,4 @@ def describe(event: Event) -> str:
 
 @hookimpl
 def dssframe_event(event: Event) -> None:
-    log.log(_LEVELS.get(event.kind, logging.ERROR), "%s", describe(event))
+    log.log(_LEVELS.get(event.kind, logs.ERROR), "%s", describe(event))
