@@ -6,9 +6,13 @@ imported only when a message is actually logged.
 starts. So dssframe's own modules log through :func:`get`, a small stand-in for
 ``logging.getLogger``: below the configured level a message costs one comparison;
 the first one at or above it imports logging and applies the pending
-:func:`setup`. Once logging is loaded -- by that, by a third-party plugin
-(:func:`activate`) or by anyone else -- every message goes through it as usual, so
-its own level and handler settings (pytest's ``caplog``, say) are honoured.
+:func:`setup`. Once logging is loaded -- by that, by a plugin or by anyone else --
+every message goes through it as usual, so its own level and handler settings
+(pytest's ``caplog``, say) are honoured. The plugin host applies the setup as soon as
+a plugin has loaded logging (:func:`activate_if_loaded`), and before it hands an
+event to a third-party notifier (:func:`activate`), so plugins that log straight
+through ``logging`` are formatted and filtered like dss itself; plugins can also use
+:func:`get` and pay nothing while they stay silent.
 """
 
 from __future__ import annotations
@@ -75,6 +79,14 @@ def activate() -> logging.Logger:
         root.setLevel(LEVELS[level])
         root.propagate = False
     return root
+
+
+def activate_if_loaded() -> None:
+    """:func:`activate` if the logging module is loaded (say, by a plugin just
+    imported), so that messages sent straight through it are formatted and
+    filtered like dss's own."""
+    if "logging" in sys.modules:
+        activate()
 
 
 class Logger:

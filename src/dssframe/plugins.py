@@ -107,7 +107,6 @@ class PluginHost:
             if (allow is not None and ep.name not in allow) or ep.name in deny:
                 continue
             dist, version = ep.distribution, ep.version
-            logs.activate()  # third-party plugins log through the logging module
             try:
                 module = ep.load()
                 self.register_module(module, ep.name, "entry point", dist, version)
@@ -115,17 +114,18 @@ class PluginHost:
                 error = f"{type(exc).__name__}: {exc}"
                 self.broken.append(BrokenPlugin(ep.name, dist, error))
                 log.warning("plugin %r (%s) failed to load: %s", ep.name, dist, error)
+        logs.activate_if_loaded()  # a plugin that imported logging gets dss's setup
         self.finish()
 
     def load_module(self, dotted: str) -> None:
         """Load a plugin module by dotted path (``-p``); failure is an error."""
         import importlib
 
-        logs.activate()  # third-party plugins log through the logging module
         try:
             module = importlib.import_module(dotted)
         except Exception as exc:
             raise PluginError(f"cannot load plugin module {dotted!r}: {exc}") from exc
+        logs.activate_if_loaded()  # a plugin that imported logging gets dss's setup
         self.register_module(module, dotted, "-p", None, getattr(module, "__version__", None))
 
     def finish(self) -> None:
@@ -230,6 +230,8 @@ class PluginHost:
         self.load_entry_points()
         active = getattr(self, "_active_notifiers", None)
         timeout = getattr(self, "_notify_timeout", 30.0)
+        if any(info.origin != "builtin" for info in self.infos):
+            logs.activate()  # a third-party notifier may import logging only now
         for impl in reversed(self.pm.hook.dssframe_event.get_hookimpls()):
             if active is not None and impl.plugin_name not in active:
                 continue

@@ -7,14 +7,12 @@ notification is actually sent: importing it costs more than ``dss ls`` may take.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from dssframe import hookimpl
+from dssframe import hookimpl, logs
 from dssframe.config import Config
 from dssframe.errors import ConfigError
 from dssframe.events import Event, EventKind
@@ -23,7 +21,7 @@ from dssframe.settings import PluginSettings, Setting, validate_section
 __version__ = "0.1.0"
 
 SECTION = "apprise"
-log = logging.getLogger("dssframe.apprise")
+log = logs.get("dssframe.apprise")  # imports logging only when it logs
 
 SUCCESS_KINDS = frozenset({EventKind.SNAPSHOT_CREATED, EventKind.SNAPSHOT_REMOVED})
 LOW_SPACE_KINDS = frozenset({EventKind.DISK_SPACE_LOW, EventKind.NO_SPACE})
@@ -49,8 +47,7 @@ SETTINGS = PluginSettings(
 )
 
 
-@dataclass(frozen=True)
-class Routes:
+class Routes(NamedTuple):
     """Who hears what, from the validated ``[plugins.apprise]`` table."""
 
     every: tuple[str, ...] = ()
@@ -150,19 +147,20 @@ def notify_type(kind: EventKind) -> str:
     return "info"
 
 
-class _Forward(logging.Handler):
-    """apprise's own log lines (they say why a delivery failed) go to dss's log."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        log.log(record.levelno, "apprise: %s", record.getMessage())
-
-
 def _route_library_log() -> None:
+    """apprise's own log lines (they say why a delivery failed) go to dss's log."""
+    import logging  # loaded by now: apprise itself uses it
+
+    class Forward(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            log.log(record.levelno, "apprise: %s", record.getMessage())
+
     library = logging.getLogger("apprise")
-    if not any(isinstance(h, _Forward) for h in library.handlers):
-        library.addHandler(_Forward())
+    if not any(type(h).__name__ == "Forward" for h in library.handlers):
+        library.addHandler(Forward())
         library.propagate = False
-    library.setLevel(max(log.getEffectiveLevel(), logging.DEBUG))
+    own = logging.getLogger(log.name).getEffectiveLevel()
+    library.setLevel(max(own, logging.DEBUG))
 
 
 def deliver(urls: Sequence[str], subject: str, text: str, kind: str, timeout: float) -> list[str]:

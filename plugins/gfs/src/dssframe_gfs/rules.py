@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime
 import time
 from collections.abc import Hashable, Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from dssframe.naming import SnapshotName
 
@@ -54,8 +54,7 @@ def period(rule: str, epoch: int) -> Hashable:
     raise ValueError(f"unknown rule {rule!r}")
 
 
-@dataclass(frozen=True, slots=True)
-class Kept:
+class Kept(NamedTuple):
     """Why a snapshot is kept: the ``number``-th snapshot ``rule`` kept; ``oldest``
     when it was kept only because the rule ran out of snapshots."""
 

@@ -11,13 +11,11 @@ small JSON file next to the textfile. See README.md.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from dssframe import hookimpl
+from dssframe import hookimpl, logs
 from dssframe.config import Config
 from dssframe.errors import ConfigError
 from dssframe.events import Event
@@ -30,7 +28,7 @@ from .metrics import Space, Thresholds, render, update, usable_state
 __version__ = "0.1.0"
 
 SECTION = "prometheus"
-log = logging.getLogger("dssframe.prometheus")
+log = logs.get("dssframe.prometheus")  # imports logging only when it logs
 
 SETTINGS = PluginSettings(
     section=SECTION,
@@ -42,8 +40,7 @@ SETTINGS = PluginSettings(
 )
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """Where the metrics of one configuration go."""
 
     textfile: str

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from dssframe.events import Event, EventKind
 from dssframe.naming import SnapshotName, State
@@ -56,8 +55,7 @@ def update(state: Mapping[str, Any], event: Event) -> dict[str, Any]:
     return new
 
 
-@dataclass(frozen=True, slots=True)
-class Space:
+class Space(NamedTuple):
     """The destination file system, as an unprivileged user sees it."""
 
     size_bytes: int
@@ -74,8 +72,7 @@ class Space:
         return self.files_avail / self.files if self.files else 1.0
 
 
-@dataclass(frozen=True, slots=True)
-class Thresholds:
+class Thresholds(NamedTuple):
     """dss's low-space thresholds; 0 turns a check off."""
 
     min_free_mb: int
