@@ -61,7 +61,7 @@ import os
 import re
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import metadata
@@ -364,8 +364,8 @@ class SnapshotStore:
                 note="adopted: parent inferred as the previous complete snapshot",
             )
             if source is None:
-                doc = replace(doc, source_host=None, source_user=None)
-            metadata.write(self.dest_dir, replace(doc, parent_inferred=True))
+                doc = doc._replace(source_host=None, source_user=None)
+            metadata.write(self.dest_dir, doc._replace(parent_inferred=True))
         for creation in stale:
             metadata.discard(self.dest_dir, creation)
         self.refresh()

@@ -17,7 +17,6 @@ would be created, changed or deleted in the target.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import re
 import shlex
@@ -289,8 +288,7 @@ def _safety_snapshot(job: Job, snap: Snapshot, progress: bool) -> str:
         with contextlib.suppress(OSError):
             metadata.write(
                 job.store.dest_dir,
-                dataclasses.replace(
-                    loaded.metadata,
+                loaded.metadata._replace(
                     origin=metadata.ORIGIN_SAFETY,
                     note=f"safety snapshot before restoring {snap.name}",
                 ),
@@ -343,5 +341,5 @@ def _record_restore(
     with contextlib.suppress(OSError):
         metadata.write(
             dest_dir,
-            dataclasses.replace(loaded.metadata, restores=(*loaded.metadata.restores, record)),
+            loaded.metadata._replace(restores=(*loaded.metadata.restores, record)),
         )
