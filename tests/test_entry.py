@@ -74,7 +74,8 @@ def test_lean_and_full_paths_print_the_same(run_dss: RunDss, dest: Path) -> None
 
 
 #: Modules that cost dss create start-up time and that it does not need before rsync
-#: runs (measured marginal import costs on Python 3.11: 1.5 to 6 ms each).
+#: runs (measured marginal import costs on Python 3.11: 1.5 to 6 ms each). tomllib is
+#: needed only when there is a config file to parse (this test has none).
 NOT_BEFORE_RSYNC = (
     "typer", "click", "rich", "importlib.metadata", "platformdirs", "pathlib", "hashlib",
     "tempfile", "dataclasses", "logging", "json", "tomllib", "dssframe.metadata",
