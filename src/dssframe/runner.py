@@ -3,6 +3,7 @@ an optional progress bar from rsync's ``--info=progress2`` output."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -18,9 +19,55 @@ _PERCENT = re.compile(rb"(\d+)%")
 PR_SET_PDEATHSIG = 1
 
 
+#: Where util-linux's setpriv may live (a fixed list: never one found on $PATH).
+SETPRIV_PATHS = ("/usr/bin/setpriv", "/bin/setpriv")
+_setpriv_found: list[str | None] = []  # the answer of _setpriv(), once known
+
+
+def _setpriv() -> str | None:
+    """util-linux's ``setpriv`` if it knows ``--pdeathsig`` (util-linux >= 2.33, 2018).
+
+    The transport's process must get SIGTERM when dss dies (PR_SET_PDEATHSIG), so that
+    no orphaned rsync keeps writing into a snapshot directory. Setting that in the
+    child with a Python ``preexec_fn`` makes subprocess fork instead of vfork and run
+    Python in the child: 2 ms, plus 1.7 ms to import ctypes, before rsync starts.
+    ``setpriv --pdeathsig TERM -- rsync ...`` sets it and execs rsync (same process)
+    in 1 ms. Whether the option exists is read from the binary (its option table
+    holds the word), so an older setpriv is never run with an option it lacks.
+    """
+    if not _setpriv_found:
+        found = None
+        for path in SETPRIV_PATHS:
+            try:
+                with open(path, "rb") as handle:
+                    knows = b"pdeathsig" in handle.read()
+            except OSError:
+                continue
+            if knows and os.access(path, os.X_OK):
+                found = path
+                break
+        _setpriv_found.append(found)
+    return _setpriv_found[0]
+
+
+def _executable(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def _which(program: str) -> str | None:
+    """``program`` as ``execvp`` would find it; None when it would not."""
+    if "/" in program:
+        return program if _executable(program) else None
+    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(directory or ".", program)
+        if _executable(candidate):
+            return candidate
+    return None
+
+
 def _die_with_parent() -> Callable[[], None]:
-    """What the child runs before exec: get SIGTERM when dss dies, so no orphan rsync
-    keeps writing. ctypes is loaded here, in the parent, so the child only makes the
+    """What the child runs before exec when there is no usable setpriv: get SIGTERM
+    when dss dies. ctypes is loaded here, in the parent, so the child only makes the
     one system call and execs rsync without delay."""
     import ctypes
 
@@ -33,13 +80,22 @@ def _die_with_parent() -> Callable[[], None]:
 
 
 def start(argv: list[str], progress: bool) -> subprocess.Popen[bytes]:
+    """Start ``argv`` with stdin on /dev/null and stderr piped; it dies with dss.
+    A program that cannot be run raises FileNotFoundError ("cannot run ...")."""
+    setpriv = _setpriv()
+    program = _which(argv[0]) if setpriv else None
+    preexec: Callable[[], None] | None = None
+    if setpriv and program:
+        command = [setpriv, "--pdeathsig", "TERM", "--", program, *argv[1:]]
+    else:  # no setpriv, or a program execvp would not find: exactly as before
+        command, preexec = argv, _die_with_parent()
     try:
         return subprocess.Popen(
-            argv,
+            command,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE if progress else subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            preexec_fn=_die_with_parent(),
+            preexec_fn=preexec,
             close_fds=True,
         )
     except OSError as exc:
