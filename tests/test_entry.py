@@ -103,3 +103,20 @@ def test_a_real_create_starts_rsync_before_importing_what_it_does_not_need(
     )
     assert result.stdout.strip().splitlines()[-1] == "0 [[]]", result.stdout + result.stderr
     assert len([p for p in dest.iterdir() if not p.name.startswith(".")]) == 1
+
+
+def test_main_leaves_the_garbage_collector_as_it_found_it(dest: Path) -> None:
+    """main pauses the collector during start-up; a caller's setting comes back."""
+    import gc
+
+    from dssframe.entry import main
+
+    assert gc.isenabled()
+    assert main(["--dest-dir", str(dest), "ls"]) == 0
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert main(["--dest-dir", str(dest), "ls"]) == 0
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -168,3 +168,16 @@ def test_corrupt_or_missing_metadata_never_makes_a_snapshot_unusable(
     fixed = json.loads(doc.read_text())
     assert fixed["origin"] == "adopted" and fixed["parent_inferred"] is True
     assert "corrupt" not in run_dss(*opts, "ls", "--tree", check=True).stderr
+
+
+def test_a_leftover_temporary_file_neither_blocks_nor_is_overwritten(tmp_path: Path) -> None:
+    """A crashed writer with the same pid left .tmp-<pid>-0.json: the next name is used."""
+    target = tmp_path / "meta" / "1.json"
+    target.parent.mkdir()
+    leftover = target.parent / f".tmp-{os.getpid()}-0.json"
+    leftover.write_text("half written")
+    metadata.write_json_atomically(str(target), {"creation": 1})
+    assert json.loads(target.read_text()) == {"creation": 1}
+    assert oct(target.stat().st_mode & 0o777) == "0o644"
+    assert leftover.read_text() == "half written"
+    assert sorted(p.name for p in target.parent.iterdir()) == sorted([leftover.name, "1.json"])

@@ -18,7 +18,7 @@ HOLDER = """
 import sys, time
 from dssframe import runner
 if sys.argv[1] == "prctl":
-    runner._setpriv_found[:] = [None]  # as on a system without a usable setpriv
+    runner.SETPRIV_PATHS = ()  # as on a system without a usable setpriv
 process = runner.start(["sleep", "60"], False)
 print(process.pid, flush=True)
 time.sleep(60)

@@ -254,10 +254,12 @@ class PluginHost:
     def settings_declarations(self) -> list[PluginSettings]:
         """Every plugin's declared settings (``dssframe_plugin_settings``)."""
         declared = [d for d in self.pm.hook.dssframe_plugin_settings() if d is not None]
+        if not declared:
+            return []
+        from .settings import check  # only when a plugin declares settings
+
         seen: dict[str, PluginSettings] = {}
         for declaration in declared:
-            from .settings import check
-
             try:
                 check(declaration)
             except ValueError as exc:
@@ -277,9 +279,10 @@ class PluginHost:
         if config.plugins or not {config.transport, config.retention} <= builtin_names:
             self.load_entry_points()
         values: dict[str, dict[str, Any]] = {}
-        for declaration in self.settings_declarations():
+        declarations = self.settings_declarations()
+        if declarations:
             from .settings import validate_section  # only when a plugin declares some
-
+        for declaration in declarations:
             values[declaration.section] = validate_section(
                 declaration, config.plugins.get(declaration.section)
             )

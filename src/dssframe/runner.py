@@ -3,6 +3,7 @@ an optional progress bar from rsync's ``--info=progress2`` output."""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import signal
@@ -21,9 +22,9 @@ PR_SET_PDEATHSIG = 1
 
 #: Where util-linux's setpriv may live (a fixed list: never one found on $PATH).
 SETPRIV_PATHS = ("/usr/bin/setpriv", "/bin/setpriv")
-_setpriv_found: list[str | None] = []  # the answer of _setpriv(), once known
 
 
+@functools.cache
 def _setpriv() -> str | None:
     """util-linux's ``setpriv`` if it knows ``--pdeathsig`` (util-linux >= 2.33, 2018).
 
@@ -35,19 +36,15 @@ def _setpriv() -> str | None:
     in 1 ms. Whether the option exists is read from the binary (its option table
     holds the word), so an older setpriv is never run with an option it lacks.
     """
-    if not _setpriv_found:
-        found = None
-        for path in SETPRIV_PATHS:
-            try:
-                with open(path, "rb") as handle:
-                    knows = b"pdeathsig" in handle.read()
-            except OSError:
-                continue
-            if knows and os.access(path, os.X_OK):
-                found = path
-                break
-        _setpriv_found.append(found)
-    return _setpriv_found[0]
+    for path in SETPRIV_PATHS:
+        try:
+            with open(path, "rb") as handle:
+                knows = b"pdeathsig" in handle.read()
+        except OSError:
+            continue
+        if knows and os.access(path, os.X_OK):
+            return path
+    return None
 
 
 def _executable(path: str) -> bool:
@@ -55,7 +52,9 @@ def _executable(path: str) -> bool:
 
 
 def _which(program: str) -> str | None:
-    """``program`` as ``execvp`` would find it; None when it would not."""
+    """``program`` as ``execvp`` would find it; None when it would not. (Not
+    ``shutil.which``: create does not otherwise import shutil, and its import,
+    with zlib, bz2 and lzma, would cost more than this loop.)"""
     if "/" in program:
         return program if _executable(program) else None
     for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
