@@ -86,6 +86,15 @@ def _seconds(key: str, value: Any) -> int:
     return int(number)
 
 
+def _seconds_or_off(key: str, value: Any) -> int:
+    """Like :func:`_seconds`, but 0 (or "0") means off."""
+    if value == 0 or (isinstance(value, str) and value.strip() == "0"):
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected a number of seconds or a duration, got {value!r}")
+        return 0
+    return _seconds(key, value)
+
+
 def _loglevel(key: str, value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(LOGLEVELS):
         return LOGLEVELS[value]
@@ -144,11 +153,18 @@ OPTIONS: tuple[Option, ...] = (
     Option("retry-delay", _seconds, 60, "seconds before a failed create is retried"),
     Option("checksum", _int_range(0, 1000), 0, "per-mille chance of rsync --checksum"),
     Option("mountpoint", _bool, False, "refuse unless dest-dir is a mount point"),
+    Option("source-mountpoint", _bool, False, "refuse unless a local source-dir is a mount point"),
+    Option("min-shrink-percent", _int_range(0, 100), 50, "fail a snapshot holding fewer % of "
+           "its reference's files (0: off)"),
+    Option("allow-shrink", _bool, False, "accept a snapshot far smaller than its reference"),
+    Option("safety-pin", _seconds_or_off, 30 * 86400, "how long a restore's safety snapshot "
+           "stays pinned (0: not pinned)"),
     Option("pre-create-hook", _optional_str, None, "command run before a snapshot"),
     Option("post-create-hook", _optional_str, None, "command run with the new snapshot"),
     Option("pre-remove-hook", _optional_str, None, "command run before a removal"),
     Option("post-remove-hook", _optional_str, None, "command run after a removal"),
     Option("exit-hook", _optional_str, None, "command run when the run loop exits"),
+    Option("hook-timeout", _seconds_or_off, 3600, "seconds a hook may run (0: no limit)"),
     Option("notify", _str_list, (), "third-party notifiers to activate (builtins always are)"),
     Option("notify-timeout", _seconds, 30, "seconds a notifier may take per event"),
     Option("use-ssh", _choice("auto", "always", "never"), "auto", "auto, always or never"),
@@ -193,11 +209,16 @@ class Config(NamedTuple):
     retry_delay: int = 60
     checksum: int = 0
     mountpoint: bool = False
+    source_mountpoint: bool = False
+    min_shrink_percent: int = 50
+    allow_shrink: bool = False
+    safety_pin: int = 30 * 86400
     pre_create_hook: str | None = None
     post_create_hook: str | None = None
     pre_remove_hook: str | None = None
     post_remove_hook: str | None = None
     exit_hook: str | None = None
+    hook_timeout: int = 3600
     notify: tuple[str, ...] = ()
     notify_timeout: int = 30
     use_ssh: str = "auto"

@@ -26,13 +26,22 @@ class EventKind(enum.Enum):
     NO_SPACE = "no-space"
     RUN_EXITING = "run-exiting"
     SNAPSHOT_RESTORED = "snapshot-restored"  # ``reason``: "restored to <target>"
+    LOCK_REFUSED = "lock-refused"  # another dss holds the destination's lock
+    HOOK_TIMEOUT = "hook-timeout"  # ``reason``: the hook; it was killed
+    REMOVE_REFUSED = "remove-refused"  # the removal gate kept a snapshot a plan named
 
     @property
     def is_failure(self) -> bool:
         return self in _FAILURES
 
 
-_FAILURES = {EventKind.CREATE_FAILED, EventKind.REMOVE_FAILED, EventKind.NO_SPACE}
+_FAILURES = {
+    EventKind.CREATE_FAILED,
+    EventKind.REMOVE_FAILED,
+    EventKind.NO_SPACE,
+    EventKind.LOCK_REFUSED,
+    EventKind.HOOK_TIMEOUT,
+}
 
 
 class Event(NamedTuple):

@@ -30,9 +30,16 @@ class CopyRequest(NamedTuple):
 
 
 class CopyResult(NamedTuple):
+    """A finished copy: its outcome, the process's exit status, a one-line message
+    naming the real cause of a failure, and the source-side errors that were tolerated
+    in a complete copy (``tolerated_count`` of them; ``tolerated`` holds the first few
+    lines, e.g. ``rsync: [sender] send_files failed to open ...``)."""
+
     outcome: Outcome
     exit_status: int
     message: str
+    tolerated_count: int = 0
+    tolerated: tuple[str, ...] = ()
 
 
 class Transport(Protocol):
