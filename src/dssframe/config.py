@@ -307,7 +307,11 @@ def build(file_values: Mapping[str, Any], overrides: Mapping[str, Any], path: st
         raise ConfigError(f"{path or 'config'}: [plugins] must hold one table per plugin")
     merged = validate(raw, str(path or "config"))
     merged.update(validate(overrides, "command line"))
-    return Config(**{_attr(k): v for k, v in merged.items()}, plugins=plugins, path=path)
+    config = Config(**{_attr(k): v for k, v in merged.items()}, plugins=plugins, path=path)
+    from .guards import check_config
+
+    check_config(config)
+    return config
 
 
 def load(explicit: str | None, overrides: Mapping[str, Any]) -> Config:

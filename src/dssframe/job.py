@@ -81,8 +81,14 @@ class Job:
 
     @classmethod
     def from_config(cls, config: Config, host: PluginHost) -> Job:
+        from .guards import check_paths
+
         store = Store.open(config.require("dest-dir"), config.mountpoint)
-        return cls(config, host, store, host.transport(config), host.retention(config))
+        transport = host.transport(config)
+        local_source = transport.local_source() if config.source_dir else None
+        for warning in check_paths(config, local_source):
+            log.warning("%s", warning)
+        return cls(config, host, store, transport, host.retention(config))
 
     def _draw(self, bound: int) -> int:
         """A random integer in ``[0, bound)`` (the per-mille ``checksum`` draw)."""
