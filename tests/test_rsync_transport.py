@@ -421,3 +421,136 @@ def test_exit_255_of_a_local_copy_is_a_plain_error() -> None:
     result = transport().classify(255, "rsync: something odd")
     assert result.outcome is Outcome.ERROR
     assert "transport failure" not in result.message
+
+
+# --- whose error: a partial transfer is complete only when the source caused it -----
+# (lines as rsync 3.5.0 printed them on a full tmpfs, a read-only one, an ext4 image
+# with an immutable file, and for an unreadable or vanished source file)
+
+SUMMARY_23 = f"{NOT_TRANSFERRED} at main.c(1394) [sender=3.5.0]"
+SUMMARY_11 = "rsync error: error in file IO (code 11) at receiver.c(657) [receiver=3.5.0]"
+MKSTEMP_ENOSPC = 'rsync: [receiver] mkstemp "/mnt/d/.f98.Vk" failed: No space left on device (28)'
+WRITE_ENOSPC = 'rsync: [receiver] write failed on "/mnt/d/f191": No space left on device (28)'
+SENDER_EPIPE = "rsync: [sender] write error: Broken pipe (32)"
+EDQUOT = 'rsync: [receiver] write failed on "/home/d/big": Disk quota exceeded (122)'
+EROFS_TIMES = 'rsync: [generator] failed to set times on "/mnt/d/.": Read-only file system (30)'
+EROFS_MKSTEMP = 'rsync: [receiver] mkstemp "/mnt/d/.a.2ffU1T" failed: Read-only file system (30)'
+EIO = 'rsync: [receiver] write failed on "/mnt/d/f7": Input/output error (5)'
+UNLINK = "rsync: [generator] delete_file: unlink(i) failed: Operation not permitted (1)"
+OPENDIR = 'rsync: [sender] opendir "/srv/data/pd" failed: Permission denied (13)'
+SEND_FILES = 'rsync: [sender] send_files failed to open "/srv/data/secret": Permission denied (13)'
+READLINK = 'rsync: [sender] readlink_stat("/srv/data/l") failed: Permission denied (13)'
+VANISHED = 'file has vanished: "/srv/data/tmp.1"'
+VANISHED_SUMMARY = (
+    "rsync warning: some files vanished before they could be transferred (code 24) "
+    "at main.c(1394) [sender=3.5.0]"
+)
+
+
+def stderr_of(*lines: str) -> str:
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("status", "stderr", "cause"),
+    [
+        pytest.param(23, stderr_of(MKSTEMP_ENOSPC, MKSTEMP_ENOSPC, SUMMARY_23),
+                     "No space left on device", id="enospc-inodes"),
+        pytest.param(11, stderr_of(WRITE_ENOSPC, SUMMARY_11, SENDER_EPIPE),
+                     "No space left on device", id="enospc-receiver-death"),
+        pytest.param(23, stderr_of(EDQUOT, SUMMARY_23), "Disk quota exceeded", id="edquot"),
+        pytest.param(23, stderr_of(EROFS_TIMES, EROFS_MKSTEMP, SUMMARY_23),
+                     "Read-only file system", id="erofs"),
+        pytest.param(23, stderr_of(EIO, SUMMARY_23), "Input/output error", id="eio"),
+        pytest.param(23, stderr_of(UNLINK, SUMMARY_23), "unlink(i) failed", id="unlink"),
+        pytest.param(23, stderr_of(OPENDIR, WRITE_ENOSPC, SEND_FILES, SUMMARY_23),
+                     "No space left on device", id="mixed-sender-receiver"),
+        pytest.param(24, stderr_of(VANISHED, UNLINK, VANISHED_SUMMARY),
+                     "Operation not permitted", id="vanished-and-unlink"),
+        pytest.param(23, stderr_of(SEND_FILES, SENDER_EPIPE, SUMMARY_23),
+                     "Broken pipe", id="sender-broken-pipe"),
+        pytest.param(23, stderr_of("rsync: [generator] some new complaint", SUMMARY_23),
+                     "some new complaint", id="unknown-generator"),
+        pytest.param(23, stderr_of(SEND_FILES, "rsync: something odd", SUMMARY_23),
+                     "something odd", id="unknown-untagged"),
+        pytest.param(23, stderr_of('rsync: [sender] read errors mapping "/srv/f": '
+                                   "Input/output error (5)", SUMMARY_23),
+                     "Input/output error", id="sender-eio"),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("is_remote", [False, True])
+def test_destination_side_errors_are_never_complete(
+    status: int, stderr: str, cause: str, is_remote: bool
+) -> None:
+    result = (remote() if is_remote else transport()).classify(status, stderr)
+    assert result.outcome is Outcome.ERROR
+    assert result.exit_status == status
+    assert cause in result.message
+    assert "\n" not in result.message
+    assert result.tolerated_count == 0 and result.tolerated == ()
+
+
+@pytest.mark.parametrize("status", [11, 12, 23, 30])
+def test_the_message_names_the_full_disk_not_the_broken_pipe(status: int) -> None:
+    for t in (transport(), remote()):
+        result = t.classify(status, stderr_of(WRITE_ENOSPC, SUMMARY_11, SENDER_EPIPE))
+        assert "No space left on device" in result.message
+        assert "Broken pipe" not in result.message
+        assert result.message == (
+            f"rsync exit {status}: destination: No space left on device: {WRITE_ENOSPC}"
+        )
+    retried = transport().classify(12, stderr_of(WRITE_ENOSPC, SENDER_EPIPE))
+    assert retried.outcome is Outcome.RETRY  # the status still decides retry or not
+
+
+def test_the_first_device_error_wins_over_earlier_destination_lines() -> None:
+    stderr = stderr_of(UNLINK, EROFS_TIMES, WRITE_ENOSPC, SUMMARY_23)
+    result = transport().classify(23, stderr)
+    assert result.message == f"rsync exit 23: destination: Read-only file system: {EROFS_TIMES}"
+    unlink = transport().classify(23, stderr_of(UNLINK, SUMMARY_23))
+    assert unlink.message == f"rsync exit 23: destination: Operation not permitted: {UNLINK}"
+
+
+@pytest.mark.parametrize(
+    ("status", "lines", "note"),
+    [
+        pytest.param(23, [OPENDIR, SEND_FILES], "partial transfer", id="unreadable"),
+        pytest.param(23, [READLINK], "partial transfer", id="readlink"),
+        pytest.param(23, ['rsync: send_files failed to open "/srv/x": Permission denied (13)'],
+                     "partial transfer", id="untagged-old-rsync"),
+        pytest.param(24, [VANISHED, 'file has vanished: "/srv/data/c/z"'],
+                     "source files vanished", id="vanished"),
+        pytest.param(23, [VANISHED, SEND_FILES], "partial transfer", id="vanished-and-unreadable"),
+        pytest.param(23, ['rsync: [sender] send_files failed to open "/srv/No space left '
+                          'on device/unlink": Permission denied (13)'],
+                     "partial transfer", id="odd-file-name"),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("is_remote", [False, True])
+def test_source_side_errors_are_tolerated_and_counted(
+    status: int, lines: list[str], note: str, is_remote: bool
+) -> None:
+    summary = VANISHED_SUMMARY if status == 24 else SUMMARY_23
+    chatter = "Warning: Permanently added '[h]:22' (ED25519) to the list of known hosts."
+    stderr = stderr_of(chatter, *lines, summary)
+    result = (remote() if is_remote else transport()).classify(status, stderr)
+    assert result.outcome is Outcome.COMPLETE
+    assert result.message == f"{note}: {lines[-1]}"
+    assert result.tolerated_count == len(lines)
+    assert result.tolerated == tuple(lines)
+
+
+def test_only_the_first_tolerated_lines_are_kept() -> None:
+    lines = [f'rsync: [sender] send_files failed to open "/srv/f{i}": Permission denied (13)'
+             for i in range(12)]  # fmt: skip
+    result = transport().classify(23, stderr_of(*lines, SUMMARY_23))
+    assert result.outcome is Outcome.COMPLETE
+    assert result.tolerated_count == 12
+    assert result.tolerated == tuple(lines[:5])
+
+
+def test_a_partial_transfer_without_any_error_line_stays_complete() -> None:
+    # what rsync says is all there is; only a line naming the destination overrules it
+    result = transport().classify(23, "")
+    assert result.outcome is Outcome.COMPLETE
+    assert result.tolerated_count == 0
