@@ -18,6 +18,12 @@ from .durations import format_duration, parse_duration
 from .errors import ConfigError
 
 LOGLEVELS = ("debug", "info", "notice", "warning", "error", "crit", "emerg")
+#: The longest duration any option takes: 100 years, well below what sleeps and
+#: timeouts accept (threading.TIMEOUT_MAX is about 292 years) and far beyond any use.
+MAX_SECONDS = 36525 * 86400
+MAX_FREE_MB = 2**31  # 2 PiB
+#: Options whose command-line values are paths the user typed in a shell.
+PATH_KEYS = ("source-dir", "dest-dir", "logfile")
 
 
 def _str(key: str, value: Any) -> str:
@@ -42,16 +48,27 @@ def _bool(key: str, value: Any) -> bool:
     raise ConfigError(f"{key}: expected true or false, got {value!r}")
 
 
+def _brief(value: Any) -> str:
+    """``repr(value)``, cut short: a 5000-digit number does not belong in a message."""
+    if isinstance(value, int) and abs(value) >= 10**30:  # repr() refuses 4300 digits
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:36] + "...."
+
+
 def _int_range(low: int, high: int | None) -> Callable[[str, Any], int]:
+    allowed = f"{low}..{high}" if high is not None else f">= {low}"
+
     def check(key: str, value: Any) -> int:
         # ASCII digits only: "²".isdigit() is true but int("²") raises ValueError
         if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]+\s*", value, re.ASCII):
+            if len(value.strip()) > 30:  # int() refuses more than 4300 digits
+                raise ConfigError(f"{key}: {_brief(value)} is out of range (allowed: {allowed})")
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+            raise ConfigError(f"{key}: expected an integer, got {_brief(value)}")
         if value < low or (high is not None and value > high):
-            allowed = f"{low}..{high}" if high is not None else f">= {low}"
-            raise ConfigError(f"{key}: {value} is out of range (allowed: {allowed})")
+            raise ConfigError(f"{key}: {_brief(value)} is out of range (allowed: {allowed})")
         return value
 
     return check
@@ -65,24 +82,35 @@ def _str_list(key: str, value: Any) -> tuple[str, ...]:
     return tuple(_str(key, item) for item in value)
 
 
+def _too_long(key: str, value: Any) -> ConfigError:
+    return ConfigError(f"{key}: {_brief(value)} is out of range (at most 100 years, 36525d)")
+
+
 def _duration(key: str, value: Any) -> int:
     try:
-        return parse_duration(value)
+        seconds = parse_duration(value)
     except ValueError as exc:
-        raise ConfigError(f"{key}: {value!r}: {exc}") from None
+        raise ConfigError(f"{key}: {_brief(value)}: {exc}") from None
+    if seconds > MAX_SECONDS:
+        raise _too_long(key, value)
+    return seconds
 
 
 def _seconds(key: str, value: Any) -> int:
     """Like :func:`_duration`, but a plain number means seconds, not days."""
     number: int | float
     if isinstance(value, str) and re.fullmatch(r"\s*[0-9]+(\.[0-9]+)?\s*", value, re.ASCII):
+        if len(value.strip()) > 30:  # int() refuses more than 4300 digits
+            raise _too_long(key, value)
         number = float(value) if "." in value else int(value)
     elif isinstance(value, int | float) and not isinstance(value, bool):
         number = value
     else:
         return _duration(key, value)
     if not 1 <= number < math.inf:  # also false for NaN
-        raise ConfigError(f"{key}: {value!r}: must be at least one second (and finite)")
+        raise ConfigError(f"{key}: {_brief(value)}: must be at least one second (and finite)")
+    if number > MAX_SECONDS:
+        raise _too_long(key, value)
     return int(number)
 
 
@@ -145,11 +173,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("logfile", _optional_str, None, "log file for --daemon"),
     Option("keep-redundant", _bool, False, "remove redundant snapshots only on low space"),
     Option("no-resume", _bool, False, "never resume or recycle a snapshot directory"),
-    Option("min-free-mb", _int_range(0, None), 100, "low space below this many MiB (0: off)"),
+    Option("min-free-mb", _int_range(0, MAX_FREE_MB), 100,
+           "low space below this many MiB (0: off)"),
     Option("min-free-percent", _int_range(0, 100), 2, "low space below this % (0: off)"),
     Option("min-free-percent-inodes", _int_range(0, 100), 0, "low inodes below this %"),
-    Option("min-complete", _int_range(0, None), 1, "complete snapshots low space keeps"),
-    Option("max-rsync-errors", _int_range(1, None), 10, "consecutive failures end run"),
+    Option("min-complete", _int_range(0, 10000), 1, "complete snapshots low space keeps"),
+    Option("max-rsync-errors", _int_range(1, 100000), 10, "consecutive failures end run"),
     Option("retry-delay", _seconds, 60, "seconds before a failed create is retried"),
     Option("checksum", _int_range(0, 1000), 0, "per-mille chance of rsync --checksum"),
     Option("mountpoint", _bool, False, "refuse unless dest-dir is a mount point"),
@@ -172,7 +201,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("ssh-identity", _optional_str, None, "ssh private key file"),
     Option("ssh-option", _str_list, (), "ssh -o option (repeatable)"),
     Option("ssh-command", _name, "ssh", "the ssh program"),
-    Option("ssh-connect-timeout", _int_range(1, None), 30, "ssh ConnectTimeout seconds"),
+    Option("ssh-connect-timeout", _int_range(1, 86400), 30, "ssh ConnectTimeout seconds"),
 )
 OPTION_BY_KEY = {option.key: option for option in OPTIONS}
 
@@ -306,12 +335,37 @@ def build(file_values: Mapping[str, Any], overrides: Mapping[str, Any], path: st
     if not isinstance(plugins, dict) or not all(isinstance(v, dict) for v in plugins.values()):
         raise ConfigError(f"{path or 'config'}: [plugins] must hold one table per plugin")
     merged = validate(raw, str(path or "config"))
-    merged.update(validate(overrides, "command line"))
+    given = validate(overrides, "command line")
+    merged.update(given)
+    for key in PATH_KEYS:
+        value = given.get(key)
+        if value and not os.path.isabs(value) and (key != "source-dir" or _maybe_local(merged)):
+            # what the user typed in a shell: relative to its current directory
+            merged[key] = os.path.abspath(value)
     config = Config(**{_attr(k): v for k, v in merged.items()}, plugins=plugins, path=path)
     from .guards import check_config
 
     check_config(config)
     return config
+
+
+def _maybe_local(values: Mapping[str, Any]) -> bool:
+    """Whether the source may be on this host, as the rsync transport decides it: a
+    relative remote source-dir is relative to the remote home and is left alone."""
+    use_ssh = values.get("use-ssh", "auto")
+    if use_ssh != "auto":
+        return bool(use_ssh == "never")
+    if values.get("remote-host", "localhost") not in ("localhost", "127.0.0.1"):
+        return False
+    user = values.get("remote-user")
+    if user is None:
+        return True
+    try:
+        import pwd
+
+        return bool(user == pwd.getpwuid(os.geteuid()).pw_name)
+    except (ImportError, KeyError):
+        return True
 
 
 def load(explicit: str | None, overrides: Mapping[str, Any]) -> Config:
