@@ -153,14 +153,16 @@ def test_demo_snapshots_twice_and_lists(run_dss: RunDss, tmp_path: Path) -> None
 
 
 @pytest.mark.usefixtures("rsync")
-def test_an_unwritable_state_dir_is_one_line_not_a_traceback(
+def test_create_and_prune_need_nothing_but_the_destination(
     run_dss: RunDss, source: Path, dest: Path, tmp_path: Path
 ) -> None:
+    """The lock and rsync's statistics live in <dest>/.dssframe: an unusable state
+    directory (a file where it should be) stops neither create nor prune."""
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the state dir should be")
     env = {**os.environ, "XDG_STATE_HOME": str(blocker)}
     for args in (["create"], ["prune"]):
         result = run_dss("--source-dir", str(source), "--dest-dir", str(dest), *args, env=env)
-        assert result.returncode == 1
-        assert result.stderr.startswith("dss: error: ") and "Traceback" not in result.stderr
-    assert snapshots(dest) == []
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+    assert len([s for s in snapshots(dest) if s.complete]) == 1

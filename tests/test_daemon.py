@@ -171,7 +171,7 @@ def test_run_creates_on_schedule_refuses_a_second_run_and_stops_on_sigterm(
     second = run_dss("-c", str(dss.config), "run")
     assert second.returncode == 1
     assert dss.process is not None
-    assert f"another dss (pid {dss.process.pid})" in second.stderr
+    assert f"another dss (pid {dss.process.pid}, " in second.stderr
 
     status = json.loads(run_dss("-c", str(dss.config), "status", "--json", check=True).stdout)
     assert status["running"] is True and status["pid"] == dss.process.pid
@@ -378,7 +378,7 @@ def test_daemon_mode_detaches_and_logs_to_the_logfile(
         status = run_dss("-c", str(dss.config), "status", check=True)
         assert f"running: yes (pid {pid})" in status.stdout
         second = run_dss("-c", str(dss.config), "run", "--daemon")
-        assert second.returncode == 1 and f"another dss (pid {pid})" in second.stderr
+        assert second.returncode == 1 and f"another dss (pid {pid}, " in second.stderr
         run_dss("-c", str(dss.config), "kill", "--wait", check=True)
         assert control.running_pid(str(dest)) is None
         assert "exiting: caught signal SIGTERM" in logfile.read_text()

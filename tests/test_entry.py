@@ -44,11 +44,14 @@ def test_lean_options_are_the_global_options_of_the_full_command_line() -> None:
 
 
 def test_ls_and_create_do_not_import_typer(tmp_path: Path) -> None:
+    source, dest = tmp_path / "source", tmp_path / "dest"
+    source.mkdir()
+    dest.mkdir()
     code = (
         "import sys\n"
         "from dssframe.entry import main\n"
-        f"assert main(['--dest-dir', {str(tmp_path)!r}, 'ls']) == 0\n"
-        f"assert main(['--source-dir', {str(tmp_path)!r}, '--dest-dir', {str(tmp_path)!r},"
+        f"assert main(['--dest-dir', {str(dest)!r}, 'ls']) == 0\n"
+        f"assert main(['--source-dir', {str(source)!r}, '--dest-dir', {str(dest)!r},"
         " '--dry-run', 'create']) == 0\n"
         "print(sorted(m for m in ('typer', 'click', 'rich', 'importlib.metadata')"
         " if m in sys.modules))\n"

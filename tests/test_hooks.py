@@ -202,7 +202,7 @@ def test_dss_create_is_deferred_by_the_pre_create_hook(
     result = run_dss("-c", str(config), "create")
     assert result.returncode == 1
     assert "pre-create-hook exited with status 1" in result.stderr
-    assert os.listdir(dest) == []
+    assert os.listdir(dest) in ([], [".dssframe"])  # at most the lock
 
 
 def test_dss_prune_asks_the_pre_remove_hook(

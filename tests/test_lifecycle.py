@@ -171,7 +171,10 @@ def test_delete_children_only_keeps_the_snapshot_and_plain_delete_re_points_chil
 ) -> None:
     s = branching(dest)
     opts = ["--dest-dir", str(dest)]
-    run_dss(*opts, "delete", s["b"], "--children-only", check=True)
+    refused = run_dss(*opts, "delete", s["b"], "--children-only")  # b1: the newest
+    assert refused.returncode == 1 and "it is the newest complete snapshot" in refused.stderr
+    assert "--force" in refused.stderr and len(names(dest)) == 6
+    run_dss(*opts, "delete", s["b"], "--children-only", "--force", check=True)
     assert names(dest) == sorted([s[k] for k in ("root", "a", "a1", "a2", "b")])
     run_dss(*opts, "delete", s["a"], check=True)
     store = SnapshotStore.open(str(dest))

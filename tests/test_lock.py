@@ -59,16 +59,17 @@ def test_a_long_path_ends_in_a_digest() -> None:
     assert dest_key(long_a)[140] == "~" and len(dest_key(long_a)) == 157
 
 
-def test_the_lock_file_is_named_by_the_key(tmp_path: Path) -> None:
+def test_the_lock_lives_in_the_destination_and_names_its_holder(tmp_path: Path) -> None:
     dest = tmp_path / "my-dest"
     dest.mkdir()
     with DestLock(str(dest)) as lock:
-        assert lock.path == lock_path(str(dest))
-        assert os.path.basename(lock.path) == dest_key(str(dest)) + ".lock"
-        assert Path(lock.path).read_text() == f"{os.getpid()}\n"
+        assert lock.path == lock_path(str(dest)) == str(dest / ".dssframe" / "lock")
+        pid, who = Path(lock.path).read_text().split()
+        assert pid == str(os.getpid()) and "@" in who
+        assert Path(lock.path).stat().st_mode & 0o777 == 0o644  # who holds it: anyone can read
         try:
             DestLock(str(dest)).acquire()
         except LockedError as exc:
-            assert f"pid {os.getpid()}" in str(exc)
+            assert f"pid {os.getpid()}, {who}" in str(exc)
         else:
             raise AssertionError("a second lock on the same destination was granted")

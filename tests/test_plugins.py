@@ -25,9 +25,10 @@ class KeepNewest:
     def interval(self, snapshot, now):
         return None
     def plan(self, snapshots, now, protected):
-        complete = [s for s in snapshots if s.complete and s.creation not in protected]
+        complete = [s for s in snapshots if s.complete]
         doomed = complete[:-self.count] if self.count else complete
-        return [Removal(s, Reason.REDUNDANT, None, "beyond keep-newest") for s in doomed]
+        return [Removal(s, Reason.REDUNDANT, None, "beyond keep-newest")
+                for s in doomed if s.creation not in protected]
 
 @hookimpl
 def dssframe_register_retention(register):

@@ -5,13 +5,18 @@ Imports stay inside the commands, so ``dss ls`` loads nothing it does not use.
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from typing import Annotated
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from . import __version__
 from .state import State
+
+if TYPE_CHECKING:
+    from .job import Job
 
 app = typer.Typer(
     name="dss",
@@ -122,11 +127,19 @@ def ls_command(
 
 
 @app.command("create")
-def create_command(ctx: typer.Context) -> None:
+def create_command(
+    ctx: typer.Context,
+    allow_shrink: Annotated[
+        bool,
+        typer.Option(
+            "--allow-shrink", help="accept a snapshot far smaller than its reference, once"
+        ),
+    ] = False,
+) -> None:
     """Make one snapshot now (--dry-run: print the rsync command)."""
     from . import commands
 
-    commands.create(_state(ctx), typer.echo)
+    commands.create(_state(ctx), typer.echo, allow_shrink)
 
 
 @app.command("prune")
@@ -136,42 +149,81 @@ def prune_command(
         int | None, typer.Option("--max", min=0, help="remove at most N snapshots")
     ] = None,
 ) -> None:
-    """Remove every outdated, redundant and orphaned snapshot (--dry-run: list them)."""
+    """Remove every outdated, redundant and orphaned snapshot (--dry-run: list them).
+
+    Every removal passes the removal gate: the newest complete snapshot, pinned ones
+    and the last min-complete complete snapshots are kept whatever retention says."""
+    from . import gate
+    from .errors import SnapshotError
     from .job import reason_text
-    from .lock import DestLock
 
     state = _state(ctx)
     job = state.job()
-    with DestLock(job.store.dest_dir):
-        plan = job.prune(max_removals)
-        if not plan:
+    # A dry run changes nothing: it never needs (or waits for) the lock.
+    with contextlib.nullcontext() if state.dry_run else _locked(job):
+        screened = job.prune(max_removals)
+        if not screened.allowed:
             typer.echo("nothing to remove", err=True)
-        for removal in plan:
+        failures = []
+        for removal in screened.allowed:
             if state.dry_run:
                 typer.echo(f"would remove {removal.snapshot.name}: {reason_text(removal)}")
-            elif job.remove(removal):
-                typer.echo(f"removed {removal.snapshot.name}: {reason_text(removal)}")
+                continue
+            try:
+                if job.remove(removal):
+                    typer.echo(f"removed {removal.snapshot.name}: {reason_text(removal)}")
+            except SnapshotError as exc:  # the rest of the plan still runs
+                typer.echo(f"dss: error: {exc}", err=True)
+                failures.append(str(exc))
+        for refusal in screened.refused:
+            if refusal.why not in (gate.TWICE, gate.UNKNOWN):
+                typer.echo(f"kept {gate.refusal_text(refusal)} (removal gate)", err=True)
         explain = getattr(job.retention, "explain", None)
         if state.dry_run and explain is not None:
             now = job.now()
             for name, rules in explain(job.store.scan(now), now).items():
                 if rules:
                     typer.echo(f"keep {name}: {', '.join(rules)}")
+    if failures:
+        raise SnapshotError(f"{len(failures)} removal(s) failed; first: {failures[0]}")
+
+
+@contextlib.contextmanager
+def _locked(job: Job) -> Iterator[None]:
+    """Hold the destination's lock for ``job``; a refusal is a LOCK_REFUSED event too."""
+    from .events import EventKind
+    from .lock import DestLock, LockedError
+
+    lock = DestLock(job.store.dest_dir)
+    try:
+        lock.acquire()
+    except LockedError as exc:
+        job.event(EventKind.LOCK_REFUSED, error=str(exc))
+        raise
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 @app.command("configtest")
 def configtest_command(ctx: typer.Context) -> None:
     """Validate the configuration and print the effective settings."""
     from .config import plugins_to_toml, to_toml
+    from .guards import check_paths
 
     state = _state(ctx)
     config = state.config()
     host = state.host()
-    host.transport(config)
+    transport = host.transport(config)
     host.retention(config)
     host.configure(config)
+    local_source = transport.local_source() if config.source_dir else None
+    warnings = check_paths(config, local_source)
     typer.echo(f"# config file: {config.path or '(none)'}")
     typer.echo(to_toml(config.effective()) + plugins_to_toml(config.plugins), nl=False)
+    for warning in warnings:
+        typer.echo(f"dss: {warning}", err=True)
     typer.echo("# configuration OK", err=True)
 
 

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .state import State
 
+if TYPE_CHECKING:
+    from .job import Job
+    from .pins import Pin
 
-def create(state: State, echo: Callable[[str], object] = print) -> None:
-    """``dss create``: one snapshot, or with ``--dry-run`` the exact command."""
-    job = state.job()
+
+def create(
+    state: State, echo: Callable[[str], object] = print, allow_shrink: bool = False
+) -> None:
+    """``dss create``: one snapshot, or with ``--dry-run`` the exact command.
+    ``allow_shrink`` accepts one deliberate shrink (see the shrink guard in
+    :meth:`dssframe.job.Job.finish_create`)."""
+    if allow_shrink:
+        state.overrides["allow-shrink"] = True
+    job = _job_or_event(state)
+    for warning in job.warnings:
+        sys.stderr.write(f"dss: warning: {warning}\n")
     if state.dry_run:
         import shlex
 
@@ -19,11 +32,47 @@ def create(state: State, echo: Callable[[str], object] = print) -> None:
             echo(f"# {plan.reuse_reason}: {plan.reuse.name} -> {plan.name}")
         echo(shlex.join(plan.argv))
         return
-    from .lock import DestLock
+    from .events import EventKind
+    from .lock import DestLock, LockedError
 
-    with DestLock(job.store.dest_dir):
+    lock = DestLock(job.store.dest_dir)
+    try:
+        lock.acquire()
+    except LockedError as exc:
+        job.event(EventKind.CREATE_FAILED, error=str(exc), reason="locked")
+        raise
+    try:
         snapshot = job.create(progress=sys.stderr.isatty())
+    finally:
+        lock.release()
     echo(job.store.path(snapshot.name))
+
+
+def _job_or_event(state: State) -> Job:
+    """``state.job()``; an operational failure to open the destination (missing,
+    not a mount point) is a CREATE_FAILED event as well as an error."""
+    from .errors import ConfigError, DssError, PluginError
+
+    try:
+        return state.job()
+    except (ConfigError, PluginError):
+        raise
+    except DssError as exc:
+        import time
+
+        from .events import Event, EventKind
+
+        config = state.config()
+        state.host().notify(
+            Event(
+                EventKind.CREATE_FAILED,
+                int(time.time()),
+                source=config.source_dir or "",
+                destination=config.dest_dir or "",
+                error=str(exc),
+            )
+        )
+        raise
 
 
 def duration_hmm(seconds: int | None) -> str:
@@ -47,6 +96,8 @@ def ls(
     import time
 
     from .naming import SnapshotName
+    from .pins import describe as pin_text
+    from .pins import for_creations, read_pins
     from .store import Store
 
     config = state.config()
@@ -66,6 +117,7 @@ def ls(
         if keep is None:
             return  # the tree is drawn
         records = [r for r in records if r[0].creation in keep]
+    pins = for_creations(read_pins(store.dest_dir), (r[0].creation for r in records), now)
     if as_json:
         import json
 
@@ -77,14 +129,24 @@ def ls(
                 "completion": s.completion,
                 "interval": interval,
                 "reference": ref,
+                "pin": _pin_json(pins.get(s.creation)),
             }
             for s, interval, ref in records
         ]
         sys.stdout.write(json.dumps(out, indent=1) + "\n")
         return
+    # A pinned snapshot's line has a fourth column; the others are as dss prints them.
     sys.stdout.write(
         "".join(
-            f"{'-' if k is None else k}\t{s.name}\t{duration_hmm(s.duration)}\n"
+            f"{'-' if k is None else k}\t{s.name}\t{duration_hmm(s.duration)}"
+            + (f"\t{pin_text(pins[s.creation], now)}" if s.creation in pins else "")
+            + "\n"
             for s, k, _ in records
         )
     )
+
+
+def _pin_json(pin: Pin | None) -> dict[str, object] | None:
+    if pin is None:
+        return None
+    return {"until": pin.until, "note": pin.note, "pinned_at": pin.pinned_at, "by": pin.by}

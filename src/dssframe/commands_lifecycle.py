@@ -97,15 +97,21 @@ def delete_command(
         bool, typer.Option("--metadata-only", help="delete only the metadata; data stays")
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="only list the selection")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="also the newest complete snapshot, or below min-complete"
+        ),
+    ] = False,
 ) -> None:
-    """Delete a snapshot through the normal removal path (pre-remove hook,
-    .being_deleted, rm -rf, events)."""
+    """Delete a snapshot through the normal removal path (removal gate, pre-remove
+    hook, .being_deleted, rm -rf, events). Pinned snapshots are never deleted."""
     from .errors import SnapshotError
 
     state = _state(ctx)
     snap = _store(ctx).get(name)
     dry = dry_run or state.dry_run
-    result = snap.delete(children, children_only, metadata_only, dry)
+    result = snap.delete(children, children_only, metadata_only, dry, force)
     what = "metadata of " if metadata_only else ""
     if dry:
         for selected in result.selected:
@@ -120,6 +126,65 @@ def delete_command(
     if result.skipped:
         vetoed = ", ".join(result.skipped)
         raise SnapshotError(f"not deleted (vetoed by a pre-remove hook): {vetoed}")
+
+
+@app.command("pin")
+def pin_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="snapshot name or creation epoch")],
+    for_: Annotated[
+        str | None, typer.Option("--for", metavar="DURATION", help="e.g. 30d, 12h, 2w")
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", metavar="DATE", help="YYYY-MM-DD[ HH:MM] (local) or an epoch"),
+    ] = None,
+    note: Annotated[str | None, typer.Option("--note", help="why it is kept")] = None,
+) -> None:
+    """Keep a snapshot whatever retention and the disk-space guard say (until unpinned,
+    for a while, or until a date)."""
+    import time
+
+    from . import pins
+    from .errors import UsageError
+
+    state = _state(ctx)
+    store = _store(ctx)
+    snap = store.get(name)
+    if snap.snapshot_name.being_deleted:
+        raise UsageError(f"{snap.name} is being deleted; it cannot be pinned")
+    now = int(time.time())
+    if for_ is not None and until is not None:
+        raise UsageError("--for and --until exclude each other")
+    end = pins.parse_end(for_, until, now)
+    pin = pins.Pin(snap.creation, snap.name, end, note, now, pins.who())
+    if state.dry_run:
+        typer.echo(f"would pin {snap.name} ({pins.describe(pin, now)})")
+        return
+    pins.pin(store.dest_dir, pin)
+    typer.echo(f"{pins.describe(pin, now)}: {snap.name}")
+
+
+@app.command("unpin")
+def unpin_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="snapshot name or creation epoch")],
+) -> None:
+    """Remove a snapshot's pin (retention decides about it again)."""
+    from . import pins
+    from .errors import UsageError
+
+    state = _state(ctx)
+    dest_dir = _dest_dir(state)
+    text = name.rstrip("/").rsplit("/", 1)[-1]
+    found = [p for p in pins.read_pins(dest_dir).values() if text in (p.name, str(p.creation))]
+    if not found:
+        raise UsageError(f"{name!r} is not pinned in {dest_dir}")
+    if state.dry_run:
+        typer.echo(f"would unpin {found[0].name}")
+        return
+    pins.remove_pin(dest_dir, found[0].creation)
+    typer.echo(f"unpinned {found[0].name}")
 
 
 @app.command("restore")

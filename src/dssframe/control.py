@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DssError, UsageError
-from .lock import lock_path, state_file
+from .lock import lock_path, read_holder, state_file
 
 POLL_INTERVAL = 0.1
 
@@ -73,8 +73,8 @@ def running_pid(dest_dir: str) -> int | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            text = os.read(fd, 64).decode(errors="replace").strip()
-            return int(text) if text.isdigit() else -1
+            pid, _ = read_holder(fd)
+            return -1 if pid is None else pid
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     finally:

@@ -6,16 +6,16 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from . import logs, naming, runner
+from . import gate, logs, naming, runner
 from .config import Config
 from .errors import DssError, SnapshotError, TransportError
 from .events import Event, EventKind
 from .logs import NOTICE
 from .naming import SnapshotName
 from .plugins import PluginHost
-from .retention import Removal, RetentionPolicy, orphans, resumable
+from .retention import Reason, Removal, RetentionPolicy, orphans, resumable
 from .store import Store
 from .transport import CopyRequest, CopyResult, Outcome, Transport
 
@@ -24,6 +24,20 @@ log = logs.get("dssframe")
 
 class CreateDeferred(DssError):
     """A pre-create veto said not now."""
+
+
+class RemovalRefused(SnapshotError):
+    """The removal gate kept a snapshot (newest, pinned, busy, below min-complete)."""
+
+    def __init__(self, message: str, refusal: gate.Refusal) -> None:
+        super().__init__(message)
+        self.refusal = refusal
+
+
+#: Why the gate keeps the snapshot the next create resumes.
+RESUMABLE = "the next create resumes it"
+BEING_CREATED = "it is being created"
+REFERENCE = "it is the reference of the snapshot being created"
 
 
 class CreatePlan:
@@ -72,11 +86,18 @@ class Job:
         self.clock: Callable[[], float] = time.time
         self.sleep: Callable[[float], None] = time.sleep
         self.rng: Callable[[int], int] | None = None
+        #: Creation epochs this job must not lose now, with why: the snapshot it is
+        #: creating and that snapshot's reference (set between begin and finish).
+        self.busy: dict[int, str] = {}
+        #: Risky but legal set-ups (:func:`dssframe.guards.check_paths`), for the
+        #: commands that write snapshots (``create``, ``run``) to show once.
+        self.warnings: list[str] = []
 
     def with_config(self, config: Config) -> Job:
         """The same job (plugins, store, clock) with another configuration."""
         other = Job(config, self.host, self.store, self.transport, self.retention)
         other.clock, other.sleep, other.rng = self.clock, self.sleep, self.rng
+        other.busy = self.busy
         return other
 
     @classmethod
@@ -86,9 +107,10 @@ class Job:
         store = Store.open(config.require("dest-dir"), config.mountpoint)
         transport = host.transport(config)
         local_source = transport.local_source() if config.source_dir else None
-        for warning in check_paths(config, local_source):
-            log.warning("%s", warning)
-        return cls(config, host, store, transport, host.retention(config))
+        warnings = check_paths(config, local_source)
+        job = cls(config, host, store, transport, host.retention(config))
+        job.warnings = warnings
+        return job
 
     def _draw(self, bound: int) -> int:
         """A random integer in ``[0, bound)`` (the per-mille ``checksum`` draw)."""
@@ -115,12 +137,54 @@ class Job:
     # --- planning (pure given a snapshot list) ---------------------------------
 
     def removal_plan(
-        self, snapshots: list[SnapshotName], now: int, protected: frozenset[int]
-    ) -> list[Removal]:
-        """The retention policy's victims followed by the orphans."""
+        self,
+        snapshots: list[SnapshotName],
+        now: int,
+        protected: Mapping[int, str],
+        *,
+        pinned: frozenset[int] | None = None,
+    ) -> gate.Screened:
+        """The retention policy's victims followed by the orphans, through the removal
+        gate: ``allowed`` may go (in order), ``refused`` says what stays and why."""
         resume = resumable(snapshots, not self.config.no_resume)
-        keep = protected | ({resume} if resume is not None else frozenset())
-        return self.retention.plan(snapshots, now, keep) + orphans(snapshots, keep, resume)
+        keep = dict(protected)
+        keep.update(self.busy)
+        if resume is not None:
+            keep.setdefault(resume, RESUMABLE)
+        if pinned is None:
+            from .pins import active_pins
+
+            pinned = active_pins(self.store.dest_dir, now)
+        never = gate.never_chosen(snapshots, keep, pinned)
+        proposed = self.retention.plan(snapshots, now, never)
+        proposed += orphans(snapshots, frozenset(keep), resume)
+        return self.screen(proposed, snapshots, now, keep, pinned=pinned)
+
+    def screen(
+        self,
+        plan: list[Removal],
+        snapshots: list[SnapshotName],
+        now: int,
+        protected: Mapping[int, str],
+        *,
+        force: bool = False,
+        pinned: frozenset[int] | None = None,
+    ) -> gate.Screened:
+        """:func:`dssframe.gate.screen` with this destination's pins and min-complete."""
+        if pinned is None:
+            from .pins import active_pins
+
+            pinned = active_pins(self.store.dest_dir, now)
+        keep = dict(protected)
+        keep.update(self.busy)
+        return gate.screen(
+            plan,
+            snapshots,
+            protected=keep,
+            pinned=pinned,
+            min_complete=self.config.min_complete,
+            force=force,
+        )
 
     def plan_create(self, progress: bool = False) -> CreatePlan:
         now = self.now()
@@ -143,12 +207,14 @@ class Job:
     def _choose_reuse(
         self, snapshots: list[SnapshotName], now: int, reference: SnapshotName | None
     ) -> tuple[SnapshotName | None, str | None]:
+        """The directory the copy goes into: the aborted newest one (resume), else the
+        first snapshot the removal gate lets go (recycle), else None (a fresh one)."""
         if self.config.no_resume or not snapshots:
             return None, None
         if snapshots[-1].incomplete:
             return snapshots[-1], "resume"
-        protected = frozenset({reference.creation}) if reference else frozenset()
-        for removal in self.removal_plan(snapshots, now, protected):
+        protected = {reference.creation: REFERENCE} if reference else {}
+        for removal in self.removal_plan(snapshots, now, protected).allowed:
             return removal.snapshot, f"recycle {removal.reason.value}"
         return None, None
 
@@ -181,15 +247,22 @@ class Job:
     def begin_create(
         self, progress: bool = False, notify_deferral: bool = True, announce: bool = True
     ) -> CreatePlan:
-        """Everything before the copy: source check, veto, the incomplete directory
+        """Everything before the copy: source checks, veto, the incomplete directory
         (fresh, resumed or recycled). The caller then runs ``plan.argv``.
+
+        A source that is missing, not a directory, not a mount point (with
+        ``source-mountpoint``) or empty while the reference is not fails here, before
+        any directory is renamed -- with a CREATE_FAILED event -- so that a vanished
+        source can never make a complete snapshot recycled into an empty one.
 
         ``notify_deferral=False`` leaves the CREATE_DEFERRED event of a veto to the
         caller (the run loop reports a lasting veto at most once an hour);
         ``announce=False`` leaves the CREATE_STARTED event to the caller (see
         :meth:`announce`)."""
-        self._check_source()
+        self.config.require("source-dir")
+        self._fail_before_copy(self._source_problem())
         plan = self.plan_create(progress)
+        self._fail_before_copy(self._empty_source(plan.reference))
         veto = self.host.veto_create(self.config, self.store.path(plan.name))
         if veto:
             if notify_deferral:
@@ -200,6 +273,9 @@ class Job:
             self.store.rename(plan.reuse.name, plan.name)
         else:
             self.store.mkdir(plan.name)
+        self.busy = {plan.creation: BEING_CREATED}
+        if plan.reference is not None:
+            self.busy[plan.reference.creation] = REFERENCE
         self._prepare_metadata(plan)
         if plan.checksum:
             log.log(NOTICE, "adding --checksum to this run (checksum = %d)", self.config.checksum)
@@ -210,9 +286,18 @@ class Job:
 
     def finish_create(self, plan: CreatePlan, result: CopyResult) -> SnapshotName:
         """After the copy: rename to the complete name, or report the failure (raises
-        TransportError; the incomplete directory stays for a resume)."""
+        TransportError; the incomplete directory stays for a resume).
+
+        A copy the transport calls complete must also pass two checks here: rsync
+        must have reported its ``--stats`` (a program that only pretends to be rsync,
+        or was cut off, reports none), and the shrink guard (see :meth:`_shrunk`)."""
+        self.busy = {}
+        stats = self._stats(plan)
+        if result.outcome is Outcome.COMPLETE:
+            problem = self._unverified(plan, stats) or self._shrunk(plan, stats)
+            if problem is not None:
+                result = CopyResult(Outcome.ERROR, result.exit_status, problem)
         if result.outcome is not Outcome.COMPLETE:
-            self._stats(plan)  # drops the log; an incomplete snapshot has no document
             self.event(
                 EventKind.CREATE_FAILED,
                 snapshot=plan.name,
@@ -220,6 +305,7 @@ class Job:
                 exit_status=result.exit_status,
                 error=result.message,
                 duration=float(self.now() - plan.creation),
+                stats=stats,
             )
             raise TransportError(f"snapshot {plan.name} failed: {result.message}", result)
         if result.message:
@@ -229,24 +315,99 @@ class Job:
         self.store.rename(plan.name, final)
         snapshot = naming.parse(final)
         assert snapshot is not None
-        stats = self._record(plan, snapshot, result)
+        if result.tolerated_count:
+            stats = {**stats, "source_errors": result.tolerated_count}
+        self._record(plan, snapshot, result, stats)
         self.event(
             EventKind.SNAPSHOT_CREATED,
             snapshot=final,
             path=self.store.path(final),
             exit_status=result.exit_status,
             duration=float(completion - plan.creation),
-            stats={**stats, "checksum": plan.checksum},
+            stats={**stats, "checksum": plan.checksum, "source_errors": result.tolerated},
         )
         return snapshot
 
-    def _check_source(self) -> None:
-        import os
+    # --- the checks around a copy ------------------------------------------------------
 
-        self.config.require("source-dir")
+    def _fail_before_copy(self, problem: str | None) -> None:
+        """Report a failure found before any directory was touched (event, DssError)."""
+        if problem is None:
+            return
+        self.event(EventKind.CREATE_FAILED, error=problem)
+        raise DssError(problem)
+
+    def _source_problem(self) -> str | None:
+        """Why the local source cannot be copied now, or None (remote: the transport
+        finds out)."""
         source = self.transport.local_source()
-        if source is not None and not os.path.isdir(source):
-            raise DssError(f"source-dir {source} does not exist or is not a directory")
+        if source is None:
+            return None
+        if not os.path.exists(source):
+            return f"source-dir {source} does not exist"
+        if not os.path.isdir(source):
+            return f"source-dir {source} is not a directory"
+        if self.config.source_mountpoint and not os.path.ismount(source):
+            return f"source-dir {source} is not a mount point (option source-mountpoint)"
+        return None
+
+    def _empty_source(self, reference: SnapshotName | None) -> str | None:
+        """An empty local source while the reference holds files: an unmounted disk,
+        most likely. Refused before anything is recycled (unless ``allow-shrink``)."""
+        source = self.transport.local_source()
+        if source is None or reference is None or self.config.allow_shrink:
+            return None
+        if self.config.min_shrink_percent == 0 or _is_empty(source) is not True:
+            return None
+        if _is_empty(self.store.path(reference.name)) is not False:
+            return None
+        return (
+            f"source-dir {source} is empty while the reference snapshot {reference.name} "
+            "is not: is the source mounted? (nothing was copied; --allow-shrink accepts it)"
+        )
+
+    def _unverified(self, plan: CreatePlan, stats: Mapping[str, int]) -> str | None:
+        """A complete verdict without rsync's own statistics is not believed."""
+        if self.transport.name != "rsync" or len(plan.argv) < 3 or "files" in stats:
+            return None
+        return (
+            f"{self.config.rsync_path} reported no transfer statistics, so the copy cannot "
+            "be verified (is rsync-path really rsync?); not complete"
+        )
+
+    def _shrunk(self, plan: CreatePlan, stats: Mapping[str, int]) -> str | None:
+        """The shrink guard: a new snapshot that is empty while its reference is not,
+        or holds fewer than ``min-shrink-percent`` % of the reference's files, fails
+        (an unmounted or emptied source would otherwise become a snapshot that makes
+        the good ones look redundant). ``allow-shrink`` accepts it."""
+        percent = self.config.min_shrink_percent
+        if plan.reference is None or "files" not in stats or self.config.allow_shrink:
+            return None
+        if percent == 0:
+            return None
+        before = self._reference_files(plan.reference)
+        after = stats["files"]
+        if before is None or before <= 1:
+            return None
+        empty = after <= 1
+        if not empty and after * 100 >= before * percent:
+            return None
+        what = "is empty" if empty else f"holds {after} entries"
+        return (
+            f"the new snapshot {what} but its reference {plan.reference.name} holds "
+            f"{before} (min-shrink-percent = {percent}): is the source mounted and "
+            "complete? Not complete; --allow-shrink accepts a deliberate shrink"
+        )
+
+    def _reference_files(self, reference: SnapshotName) -> int | None:
+        """How many entries rsync counted in ``reference`` (its metadata), else counted
+        now the way rsync counts them (the top directory included)."""
+        from . import metadata
+
+        loaded = metadata.load(self.store.dest_dir, reference.creation)
+        if loaded.metadata is not None and "files" in loaded.metadata.stats:
+            return loaded.metadata.stats["files"]
+        return count_entries(self.store.path(reference.name))
 
     def _completion_time(self, creation: int) -> int:
         """Never complete in the creation second: names must not collide."""
@@ -256,22 +417,45 @@ class Job:
             completion = self.now()
         return completion
 
-    def remove(self, removal: Removal) -> bool:
-        """Remove one snapshot through the veto hooks; False when vetoed."""
-        return self.remove_snapshot(removal.snapshot, removal.reason.value)
+    # --- removing ------------------------------------------------------------------------
 
-    def remove_snapshot(self, snapshot: SnapshotName, reason: str) -> bool:
-        """Remove ``snapshot`` through the veto hooks (``reason`` goes into the events:
-        a retention reason, or ``requested`` for ``dss delete``); False when vetoed."""
+    def remove(self, removal: Removal) -> bool:
+        """Remove one snapshot through the gate and the veto hooks; False when vetoed."""
+        return self.remove_snapshot(removal.snapshot, removal.reason.value, removal=removal)
+
+    def remove_snapshot(
+        self,
+        snapshot: SnapshotName,
+        reason: str,
+        *,
+        force: bool = False,
+        protected: Mapping[int, str] | None = None,
+        removal: Removal | None = None,
+    ) -> bool:
+        """Remove ``snapshot`` through the removal gate and the veto hooks (``reason``
+        goes into the events: a retention reason, or ``requested`` for ``dss delete``);
+        False when vetoed. The gate looks again at a fresh listing right before the
+        rename, under the destination's removal lock, whatever planned the removal;
+        a refusal raises :class:`RemovalRefused` (and is a REMOVE_REFUSED event)."""
         path = self.store.path(snapshot.name)
+        started = self.clock()
+        wanted = removal or Removal(snapshot, Reason.REQUESTED, None, reason)
+        self._check_removable(wanted, protected or {}, force)
         veto = self.host.veto_remove(self.config, path)
         if veto:
             self.event(EventKind.REMOVE_SKIPPED, snapshot=snapshot.name, path=path, reason=veto)
             log.warning("not removing %s: %s", snapshot.name, veto)
             return False
-        started = self.clock()
+        with self.store.removal_lock():
+            self._check_removable(wanted, protected or {}, force)  # the world may have moved
+            try:
+                marked = self.store.mark_being_deleted(snapshot)
+            except SnapshotError as exc:
+                self.event(
+                    EventKind.REMOVE_FAILED, snapshot=snapshot.name, path=path, error=str(exc)
+                )
+                raise
         try:
-            marked = self.store.mark_being_deleted(snapshot)
             self.store.delete_tree(marked)
         except SnapshotError as exc:
             self.event(EventKind.REMOVE_FAILED, snapshot=snapshot.name, path=path, error=str(exc))
@@ -285,6 +469,23 @@ class Job:
             duration=self.clock() - started,
         )
         return True
+
+    def _check_removable(self, wanted: Removal, protected: Mapping[int, str], force: bool) -> None:
+        """Ask the gate about one removal against a fresh listing; raise if refused."""
+        now = self.now()
+        screened = self.screen([wanted], self.store.scan(now), now, protected, force=force)
+        if not screened.refused:
+            return
+        refusal = screened.refused[0]
+        name = wanted.snapshot.name
+        self.event(
+            EventKind.REMOVE_REFUSED,
+            snapshot=name,
+            path=self.store.path(name),
+            reason=refusal.why,
+        )
+        hint = "; --force deletes it anyway" if refusal.forceable else ""
+        raise RemovalRefused(f"refusing to remove {name}: {refusal.why}{hint}", refusal)
 
     # --- metadata beside the snapshots (dssframe.metadata; never fatal) ---------------
 
@@ -300,17 +501,21 @@ class Job:
 
     def _prepare_metadata(self, plan: CreatePlan) -> None:
         """Forget the resumed or recycled snapshot; have rsync log its --stats."""
-        from .lock import rsync_log_path
+        from .lock import rsync_log_path, stale_rsync_logs
 
         if plan.reuse is not None:
             self._forget(plan.reuse)
         if self.transport.name != "rsync" or len(plan.argv) < 3:
             return
+        for stale in stale_rsync_logs(self.store.dest_dir, plan.creation):
+            with contextlib.suppress(OSError):
+                os.unlink(stale)
         try:
             plan.stats_log = rsync_log_path(self.store.dest_dir, plan.creation)
             with open(plan.stats_log, "w"):
                 pass
         except OSError as exc:
+            # Without statistics the copy cannot be verified: finish_create refuses it.
             log.warning("no rsync statistics for %s: %s", plan.name, exc)
             plan.stats_log = None
             return
@@ -333,13 +538,15 @@ class Job:
                 os.unlink(plan.stats_log)
 
     def _record(
-        self, plan: CreatePlan, snapshot: SnapshotName, result: CopyResult
-    ) -> dict[str, int]:
-        """Write the new snapshot's metadata document (a failure is only logged); the
-        rsync ``--stats`` figures it holds."""
+        self,
+        plan: CreatePlan,
+        snapshot: SnapshotName,
+        result: CopyResult,
+        stats: Mapping[str, int],
+    ) -> None:
+        """Write the new snapshot's metadata document (a failure is only logged)."""
         from . import metadata
 
-        stats = self._stats(plan)
         plugins = {i.name: i.version for i in self.host.infos if i.version}
         remote = bool(getattr(self.transport, "remote", False))
         try:
@@ -358,11 +565,11 @@ class Job:
                     stats=stats,
                     plugins=plugins,
                     written=self.now(),
+                    source_errors=result.tolerated,
                 ),
             )
         except OSError as exc:
             log.warning("cannot write the metadata of %s: %s", snapshot.name, exc)
-        return stats
 
     def _forget(self, snapshot: SnapshotName) -> None:
         """``snapshot`` is gone: drop its document, re-point its children."""
@@ -373,11 +580,40 @@ class Job:
         except OSError as exc:
             log.warning("cannot update the metadata after removing %s: %s", snapshot.name, exc)
 
-    def prune(self, limit: int | None = None) -> list[Removal]:
-        """The whole removal plan (at most ``limit`` entries), as it stands now."""
+    def prune(self, limit: int | None = None) -> gate.Screened:
+        """The whole removal plan as it stands now, through the gate: what may go (at
+        most ``limit`` of it) and what the gate keeps."""
         now = self.now()
-        plan = self.removal_plan(self.store.scan(now), now, frozenset())
-        return plan if limit is None else plan[:limit]
+        screened = self.removal_plan(self.store.scan(now), now, {})
+        if limit is None:
+            return screened
+        return gate.Screened(screened.allowed[:limit], screened.refused)
+
+
+def _is_empty(path: str) -> bool | None:
+    """Whether the directory ``path`` has no entries (None: it cannot be read)."""
+    try:
+        with os.scandir(path) as entries:
+            return next(entries, None) is None
+    except OSError:
+        return None
+
+
+def count_entries(top: str) -> int | None:
+    """Entries below ``top`` plus ``top`` itself, as rsync's "Number of files" counts
+    them (symbolic links are not followed); None when ``top`` cannot be read."""
+    count = 1
+    stack = [top]
+    try:
+        while stack:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    count += 1
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+    except OSError:
+        return None
+    return count
 
 
 def reason_text(removal: Removal) -> str:

@@ -67,6 +67,7 @@ from typing import TYPE_CHECKING, Any
 from . import metadata
 from .current import current_creation, read_current
 from .errors import SnapshotError, UsageError
+from .gate import PINNED
 from .naming import SnapshotName
 from .store import Store
 
@@ -539,6 +540,15 @@ class Snapshot:
             stack.extend(snap._children)
         return sorted(found, key=lambda s: s.creation)
 
+    def pin_json(self) -> dict[str, Any] | None:
+        """The snapshot's pin in force (``until``, ``note``, ``pinned_at``, ``by``), or None."""
+        from .pins import read_pins
+
+        pin = read_pins(self.store.dest_dir).get(self.creation)
+        if pin is None or not pin.active(int(time.time())):
+            return None
+        return {"until": pin.until, "note": pin.note, "pinned_at": pin.pinned_at, "by": pin.by}
+
     @property
     def is_current(self) -> bool:
         current = self.store.current()
@@ -567,6 +577,7 @@ class Snapshot:
             },
             "reference": meta.reference.to_json() if meta and meta.reference else None,
             "children": [{"creation": c.creation, "name": c.name} for c in self.children],
+            "pin": self.pin_json(),
             "metadata": {
                 "status": self.metadata_status,
                 "path": metadata.document_path(self.store.dest_dir, self.creation),
@@ -603,10 +614,16 @@ class Snapshot:
         children_only: bool = False,
         metadata_only: bool = False,
         dry_run: bool = False,
+        force: bool = False,
     ) -> DeleteResult:
         """Remove this snapshot (``children``: with all its descendants;
         ``children_only``: only its descendants; ``metadata_only``: only the metadata
-        documents of that selection, the data stays). ``dry_run``: only select."""
+        documents of that selection, the data stays). ``dry_run``: only select.
+
+        The whole selection passes the removal gate first, and nothing is removed when
+        any of it is refused (:class:`dssframe.job.RemovalRefused`): a pinned or busy
+        snapshot never goes; the newest complete snapshot, or one that would leave
+        fewer than ``min-complete``, only with ``force``."""
         if children and children_only:
             raise UsageError("--children and --children-only exclude each other")
         selection = [] if children_only else [self]
@@ -623,20 +640,40 @@ class Snapshot:
             return DeleteResult(names, names if not dry_run else (), (), True, dry_run)
         if dry_run:
             store.check_not_busy(selection, "delete")
+            self._screen(selection, store.busy(), force)
             return DeleteResult(names, dry_run=True)
         removed, skipped = [], []
-        with store.exclusive(selection, "delete"):
-            job = store.job()
+        with store.exclusive(selection, "delete") as ours:
+            busy = {} if ours else store.busy()
+            job = self._screen(selection, busy, force)
             # Newest first: children go before their parents, so each removal
             # re-points nothing that is about to go as well.
             for snap in reversed(selection):
                 reason = REQUESTED if snap is self else f"{REQUESTED} (descendant of {self.name})"
-                if job.remove_snapshot(snap.snapshot_name, reason):
+                if job.remove_snapshot(snap.snapshot_name, reason, force=force, protected=busy):
                     removed.append(snap.name)
                 else:
                     skipped.append(snap.name)
         store.refresh()
         return DeleteResult(names, tuple(reversed(removed)), tuple(reversed(skipped)))
+
+    def _screen(self, selection: Sequence[Snapshot], busy: dict[int, str], force: bool) -> Job:
+        """The removal gate over the whole selection; raises on the first refusal."""
+        from .job import RemovalRefused
+        from .retention import Reason, Removal
+
+        job = self.store.job()
+        now = job.now()
+        plan = [Removal(s.snapshot_name, Reason.REQUESTED, None) for s in reversed(selection)]
+        screened = job.screen(plan, job.store.scan(now), now, busy, force=force)
+        if screened.refused:
+            refusal = screened.refused[0]
+            hint = "; --force deletes it anyway" if refusal.forceable else ""
+            if refusal.why == PINNED:
+                hint = "; dss unpin it first"
+            name = refusal.removal.snapshot.name
+            raise RemovalRefused(f"refusing to delete {name}: {refusal.why}{hint}", refusal)
+        return job
 
     # --- restore -------------------------------------------------------------------
 
@@ -699,6 +736,11 @@ def description_xml(doc: dict[str, Any]) -> str:
     for key in ("name", "path", "state", "creation", "completion", "duration", "interval",
                 "current"):
         leaf(key, doc.get(key))
+    pin = doc.get("pin")
+    if pin:
+        attributes = {k: _text(v) for k, v in pin.items() if v is not None and k != "note"}
+        note = pin.get("note")
+        ET.SubElement(root, "pin", attributes).text = _text(note) if note else None
     parent = doc.get("parent")
     if parent:
         element = ET.SubElement(

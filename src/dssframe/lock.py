@@ -1,8 +1,16 @@
-"""One dss process per destination directory (an flock on a file in the state dir),
-and the other per-destination files there, named by the same key."""
+"""One writer per destination directory, whoever runs it: an ``flock`` on
+``<dest>/.dssframe/lock``, inside the destination itself, so that two users, two
+``HOME``s or two hosts sharing the disk can never both write snapshots there. The
+holder writes its pid, user and host into the file (mode 0644: every user can read who
+holds it). Read-only commands never take it.
+
+Also the per-destination files dss keeps in the user's state directory (the rsync
+``--stats`` log of a running copy, the run loop's state file), named by a readable
+key of the destination's path."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 
@@ -49,40 +57,107 @@ def state_file(kind: str, dest_dir: str, suffix: str) -> str:
     return os.path.join(state_dir(), kind, dest_key(dest_dir) + suffix)
 
 
+#: The lock file, relative to the destination directory.
+LOCK_FILE = os.path.join(".dssframe", "lock")
+
+
 def lock_path(dest_dir: str) -> str:
-    return state_file("locks", dest_dir, ".lock")
+    return os.path.join(os.path.abspath(dest_dir), LOCK_FILE)
+
+
+def holder_text() -> str:
+    """What a lock holder writes into the lock file: ``pid user@host``."""
+    try:
+        import pwd
+
+        user = pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):
+        user = str(os.geteuid())
+    return f"{os.getpid()} {user}@{os.uname().nodename}"
+
+
+def read_holder(fd: int) -> tuple[int | None, str]:
+    """(pid, ``user@host``) from a lock file's content; (None, "") when unreadable."""
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        words = os.read(fd, 256).decode(errors="replace").split()
+    except OSError:
+        return None, ""
+    pid = int(words[0]) if words and words[0].isdigit() else None
+    return pid, words[1] if len(words) > 1 else ""
 
 
 def rsync_log_path(dest_dir: str, creation: int) -> str:
-    """Where rsync logs its ``--stats`` while copying a snapshot of ``dest_dir``
-    (the state dir, beside the lock; nothing appears in the destination before a
-    snapshot completes)."""
-    path = state_file("rsync", dest_dir, f"-{creation}.log")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    return path
+    """Where rsync logs its ``--stats`` while copying a snapshot of ``dest_dir``:
+    ``<dest>/.dssframe/rsync-<creation>.log``, beside the lock (so creating a snapshot
+    needs nothing but the destination; the log is removed when the copy ends)."""
+    directory = os.path.join(os.path.abspath(dest_dir), ".dssframe")
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    return os.path.join(directory, f"rsync-{creation}.log")
+
+
+def stale_rsync_logs(dest_dir: str, keep: int) -> list[str]:
+    """The rsync logs in ``dest_dir`` other than ``keep``'s: left by a crashed dss
+    (call it while holding the lock: no other copy runs)."""
+    directory = os.path.join(os.path.abspath(dest_dir), ".dssframe")
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    mine = f"rsync-{keep}.log"
+    return [
+        os.path.join(directory, name)
+        for name in names
+        if name.startswith("rsync-") and name.endswith(".log") and name != mine
+    ]
 
 
 class DestLock:
-    """Held for the lifetime of a create, prune or run on ``dest_dir``."""
+    """Held for the lifetime of a create, prune, delete, restore or run on ``dest_dir``."""
 
     def __init__(self, dest_dir: str) -> None:
         self.dest_dir = dest_dir
         self.path = lock_path(dest_dir)
         self.fd: int | None = None
 
+    def _open(self) -> tuple[int, bool]:
+        """The lock file's descriptor and whether we may write the holder into it."""
+        try:
+            os.mkdir(os.path.dirname(self.path), 0o755)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise DssError(f"cannot lock {self.dest_dir}: {exc.strerror}") from None
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+        except PermissionError:
+            # Another user's lock file: a read-only descriptor locks just as well.
+            try:
+                return os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW), False
+            except OSError as exc:
+                raise DssError(f"cannot lock {self.dest_dir}: {exc.strerror}") from None
+        except OSError as exc:
+            raise DssError(f"cannot lock {self.dest_dir}: {exc.strerror}") from None
+        return fd, True
+
     def acquire(self) -> None:
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd, writable = self._open()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            pid, who = read_holder(fd)
             os.close(fd)
+            holder = f"pid {pid}" if pid is not None else "pid unknown"
+            if who:
+                holder += f", {who}"
             raise LockedError(
-                f"another dss (pid {holder}) is working on {self.dest_dir}; refusing to start"
+                f"another dss ({holder}) is working on {self.dest_dir}; refusing to start"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        if writable:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{holder_text()}\n".encode(), 0)
+            with contextlib.suppress(OSError):
+                os.fchmod(fd, 0o644)  # readable by every user, whatever the umask
         self.fd = fd
 
     def release(self) -> None:

@@ -51,6 +51,9 @@ versions       ``{"dssframe": ...}``: version of the code that wrote it
 plugins        ``{"<plugin name>": "<version>"}`` of every loaded plugin
 restores       list of ``{"time", "target", "safety_snapshot"}``: restores made from
                this snapshot
+source_errors  the first lines of the source-side errors rsync reported and that were
+               tolerated (an unreadable or vanished source file); their number is
+               ``stats.source_errors``
 written        epoch the document was written
 ============== ==================================================================
 """
@@ -122,6 +125,7 @@ class Metadata(NamedTuple):
     versions: Mapping[str, str] = MappingProxyType({})
     plugins: Mapping[str, str] = MappingProxyType({})
     restores: tuple[dict[str, Any], ...] = ()
+    source_errors: tuple[str, ...] = ()
     written: int | None = None
     schema: int = SCHEMA_VERSION
 
@@ -132,8 +136,10 @@ class Metadata(NamedTuple):
             value = getattr(self, name)
             if isinstance(value, Link):
                 value = value.to_json()
-            elif isinstance(value, tuple):
+            elif name == "restores":
                 value = [dict(item) for item in value]
+            elif isinstance(value, tuple):
+                value = list(value)
             elif isinstance(value, Mapping):
                 value = dict(value)
             out[name] = value
@@ -167,7 +173,9 @@ _STR_FIELDS = {
 
 def _check_field(name: str, value: Any) -> Any:
     optional = name not in ("creation", "name", "state", "origin", "schema")
-    if value is None and optional and name not in ("stats", "versions", "plugins", "restores"):
+    if value is None and optional and name not in (
+        "stats", "versions", "plugins", "restores", "source_errors"
+    ):
         return None
     if name in _INT_FIELDS:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -211,6 +219,10 @@ def _check_field(name: str, value: Any) -> Any:
         if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
             raise MetadataError(f"restores: expected a list of objects, got {value!r}")
         return tuple(dict(item) for item in value)
+    if name == "source_errors":
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise MetadataError(f"source_errors: expected a list of strings, got {value!r}")
+        return tuple(value)
     raise MetadataError(f"{name}: unexpected field")  # pragma: no cover - fields are fixed
 
 
@@ -423,6 +435,7 @@ def for_created(
     written: int,
     origin: str = ORIGIN_CREATED,
     note: str | None = None,
+    source_errors: tuple[str, ...] = (),
 ) -> Metadata:
     """The document of a snapshot dssframe has just made (``remote_host`` None: local)."""
     host, user = local_identity()
@@ -448,6 +461,7 @@ def for_created(
         stats=dict(stats),
         versions={"dssframe": _version()},
         plugins=dict(plugins),
+        source_errors=tuple(source_errors),
         written=written,
     )
 

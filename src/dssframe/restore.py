@@ -268,10 +268,13 @@ def restore(
 
 def _safety_snapshot(job: Job, snap: Snapshot, progress: bool) -> str:
     """A snapshot of the source through the normal create path, never recycling or
-    resuming a directory (the snapshot being restored must stay as it is)."""
+    resuming a directory (the snapshot being restored must stay as it is), pinned for
+    ``safety-pin`` so that the next prune cannot take it as the first redundant one.
+    It may be far smaller than its reference: a restore is often wanted because the
+    source lost its files, and that state is what the safety snapshot keeps."""
     from .job import CreateDeferred
 
-    safe_job = job.with_config(job.config._replace(no_resume=True))
+    safe_job = job.with_config(job.config._replace(no_resume=True, allow_shrink=True))
     try:
         created = safe_job.create(progress=progress)
     except CreateDeferred as exc:
@@ -293,6 +296,24 @@ def _safety_snapshot(job: Job, snap: Snapshot, progress: bool) -> str:
                     note=f"safety snapshot before restoring {snap.name}",
                 ),
             )
+    if job.config.safety_pin:
+        from . import pins
+
+        now = job.now()
+        pin = pins.Pin(
+            created.creation,
+            created.name,
+            now + job.config.safety_pin,
+            f"safety snapshot before restoring {snap.name}",
+            now,
+            pins.who(),
+        )
+        try:
+            pins.pin(job.store.dest_dir, pin)
+        except (OSError, DssError) as exc:
+            raise SnapshotError(
+                f"cannot pin the safety snapshot {created.name}: {exc}; nothing was restored"
+            ) from None
     return created.name
 
 

@@ -16,6 +16,7 @@ class Reason(enum.Enum):
     REDUNDANT = "redundant"
     ORPHANED = "orphaned"
     LOW_SPACE = "low-space"
+    REQUESTED = "requested"  # ``dss delete``: a user asked for it
 
 
 class Removal(NamedTuple):
@@ -47,7 +48,10 @@ class RetentionPolicy(Protocol):
 
         ``snapshots`` is sorted oldest first and holds every parsed snapshot (all
         states). ``protected`` holds creation epochs that must never be chosen: the
-        snapshot being created and its reference.
+        snapshot being created, its reference, the newest complete snapshot and the
+        pinned ones (told beforehand, a policy can choose another victim instead).
+        Whatever this returns passes the removal gate (:mod:`dssframe.gate`) before
+        anything is removed.
         """
         ...
 

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from . import gate
 from .dyadic import interval_of
 from .naming import SnapshotName
 from .retention import Reason, Removal, RetentionPolicy, orphans, resumable
@@ -88,6 +89,7 @@ class Activity:
     low_space: bool = False
     create_not_before: int = 0
     skipped: Mapping[int, int] = field(default_factory=dict)
+    pinned: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,10 +122,16 @@ def next_snapshot_time(now: int, snapshots: Sequence[SnapshotName], settings: Se
     return newest + settings.spacing - average
 
 
-def _protected(now: int, activity: Activity) -> frozenset[int]:
-    keep = {t for t in (activity.creating, activity.reference) if t is not None}
-    keep.update(c for c, until in activity.skipped.items() if until > now)
-    return frozenset(keep)
+def _protected(now: int, activity: Activity) -> dict[int, str]:
+    keep = {}
+    if activity.creating is not None:
+        keep[activity.creating] = "it is being created"
+    if activity.reference is not None:
+        keep.setdefault(activity.reference, "it is the reference of the snapshot being created")
+    for creation, until in activity.skipped.items():
+        if until > now:
+            keep.setdefault(creation, "its removal was vetoed a moment ago")
+    return keep
 
 
 def removals(
@@ -137,14 +145,17 @@ def removals(
 
     Normally: the policy's plan (outdated, then redundant unless ``keep_redundant``),
     then orphans. With low disk space also redundant ones whatever ``keep_redundant``
-    says, and finally every other removable snapshot, oldest first (``LOW_SPACE``).
-    The policy must be built without ``keep-redundant``: the scheduler applies it.
-    Complete snapshots are never planned below ``min_complete``.
+    says, and finally every other snapshot, oldest first (``LOW_SPACE``). The policy
+    must be built without ``keep-redundant``: the scheduler applies it. Everything
+    passes the removal gate (:mod:`dssframe.gate`): never the newest complete
+    snapshot, never a pinned or protected one, never below ``min_complete``.
     """
     protected = _protected(now, activity)
     resume = None if activity.creating is not None else resumable(snapshots, settings.resume)
-    keep = protected | ({resume} if resume is not None else frozenset())
-    planned = policy.plan(snapshots, now, keep)
+    if resume is not None:
+        protected.setdefault(resume, "the next create resumes it")
+    keep = frozenset(protected)
+    planned = policy.plan(snapshots, now, gate.never_chosen(snapshots, keep, activity.pinned))
     if settings.keep_redundant and not activity.low_space:
         planned = [r for r in planned if r.reason is not Reason.REDUNDANT]
     planned += orphans(snapshots, keep, resume)
@@ -155,15 +166,13 @@ def removals(
             for s in snapshots
             if s.creation not in protected and s.creation not in listed
         ]
-    complete = sum(1 for s in snapshots if s.complete)
-    result = []
-    for removal in planned:
-        if removal.snapshot.complete:
-            if complete <= settings.min_complete:
-                continue
-            complete -= 1
-        result.append(removal)
-    return result
+    return gate.screen(
+        planned,
+        snapshots,
+        protected=protected,
+        pinned=activity.pinned,
+        min_complete=settings.min_complete,
+    ).allowed
 
 
 def next_change(now: int, snapshots: Sequence[SnapshotName], settings: Settings) -> int | None:

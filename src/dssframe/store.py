@@ -7,8 +7,11 @@ links, plain files, names from the future -- are never listed and never touched.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import subprocess
+from collections.abc import Iterator
 from typing import NamedTuple
 
 from .errors import ConfigError, SnapshotError
@@ -61,6 +64,26 @@ class Store(NamedTuple):
             os.mkdir(self.path(name), 0o755)
         except OSError as exc:
             raise SnapshotError(f"cannot create {self.path(name)}: {exc.strerror}") from None
+
+    @contextlib.contextmanager
+    def removal_lock(self) -> Iterator[None]:
+        """Serialise the decision to remove and its first rename across processes
+        (``<dest>/.dssframe/remove.lock``): a ``dss delete`` beside a running
+        ``dss run`` must see the listing the other one left, so that together they can
+        never go below ``min-complete``. Held for a scan and a rename, never a copy."""
+        directory = os.path.join(self.dest_dir, ".dssframe")
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory, 0o755)
+        path = os.path.join(directory, "remove.lock")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+        except PermissionError:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def mark_being_deleted(self, snapshot: SnapshotName) -> str:
         """First step of a removal: rename to the ``.being_deleted`` name."""

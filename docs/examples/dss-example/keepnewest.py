@@ -15,9 +15,13 @@ class KeepNewest:
         return None  # no buckets to show in `dss ls`
 
     def plan(self, snapshots, now, protected):
-        complete = [s for s in snapshots if s.complete and s.creation not in protected]
+        complete = [s for s in snapshots if s.complete]
         doomed = complete[: -self.count] if self.count else complete
-        return [Removal(s, Reason.REDUNDANT, None, "beyond keep-newest") for s in doomed]
+        return [
+            Removal(s, Reason.REDUNDANT, None, "beyond keep-newest")
+            for s in doomed
+            if s.creation not in protected
+        ]
 
 
 @hookimpl
