@@ -441,3 +441,42 @@ def test_the_gate_never_lets_the_last_good_copy_go(
     for refusal in result.refused:
         if refusal.forceable:
             assert not force
+
+
+# --- a full disk under the run loop ------------------------------------------------
+
+
+def test_the_disk_guard_never_removes_the_last_good_copy_for_a_failing_copy(
+    tmp_path: Path,
+) -> None:
+    """A destination too small for the grown source: rsync fails with ENOSPC, space is
+    low, and the guard may remove nothing -- the only good snapshot is the newest."""
+    import faultfs
+    from dsstest import require_tool
+    from test_daemon import Dss, wait_until
+
+    require_tool("rsync")
+    source = tmp_path / "source"
+    faultfs.write_files(source, 20, 20_000)
+    with faultfs.tmpfs(tmp_path / "disk", size="3m") as disk:
+        dest = disk / "dest"
+        dest.mkdir()
+        now = int(time.time())
+        good = dest / naming.complete_name(now - 7200, now - 7190)
+        subprocess.run(["cp", "-a", f"{source}/.", str(good)], check=True)
+        state = tree_state(good)
+        faultfs.write_files(source, 300, 20_000, prefix="grown")
+        dss = Dss(tmp_path, {
+            "source-dir": str(source), "dest-dir": str(dest), "unit-interval": "1h",
+            "num-intervals": 3, "retry-delay": "1s", "min-free-mb": 1,
+            "min-free-percent": 0, "loglevel": "notice",
+        }).start()
+        try:
+            wait_until(lambda: "no-space" in dss.log(), timeout=60, what="the no-space report")
+            log = dss.log()
+            assert "No space left on device" in log and "nothing removable" in log
+            assert complete(dest) == [good] and tree_state(good) == state
+            assert dss.stop() == 0
+        finally:
+            dss.kill()
+        assert complete(dest) == [good] and tree_state(good) == state
