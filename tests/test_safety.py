@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from dssframe import gate, naming
 from dssframe.naming import SnapshotName
-from dssframe.retention import Reason, Removal
+from dssframe.retention import Reason, Removal, RetentionPolicy
 from dssframe.schedule import Action, Activity, Settings, decide
 from dsstest import IN_CI, RunDss, complete, snapshots, tree_state
 
@@ -217,7 +217,7 @@ def test_low_space_with_everything_pinned_is_no_space_not_a_removal() -> None:
     assert unpinned.removal is not None and unpinned.removal.snapshot != listing[-1]
 
 
-def _dyadic(s: Settings) -> object:
+def _dyadic(s: Settings) -> RetentionPolicy:
     from dssframe.builtin.dyadic import DyadicRetention
     from dssframe.config import Config
 
