@@ -24,19 +24,32 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import control, diskspace, logs, runner, schedule
+from .builtin import hooks
 from .config import Config
 from .errors import ConfigError, DssError
 from .events import EventKind
 from .job import CreateDeferred, CreatePlan, Job, reason_text
-from .lock import DestLock
+from .lock import DestLock, LockedError
 from .plugins import PluginHost
 from .retention import Removal, RetentionPolicy
 from .transport import CopyResult, Outcome
 
 log = logging.getLogger("dssframe.daemon")
 
-#: Seconds a stopped rsync gets between SIGTERM and SIGKILL.
-STOP_TIMEOUT = 10.0
+#: Stopping, in seconds after the stop began (the SIGTERM/SIGINT, or the fatal error):
+#: the process exits within STOP_BUDGET, whatever its hooks and notifiers do. Hooks
+#: running when the stop began get SIGTERM at once and SIGKILL after the hooks
+#: module's KILL_GRACE (5 s); rsync gets SIGTERM, and SIGKILL at STOP_TIMEOUT; the
+#: exit hook runs, but gets SIGTERM a second before HOOKS_STOP_WITHIN and SIGKILL at
+#: it; notifiers are waited for until EVENTS_STOP_WITHIN (events before the last one)
+#: and EXIT_EVENT_WITHIN (RUN_EXITING); then the state file, the lock, the exit.
+STOP_BUDGET = 10.0
+STOP_TIMEOUT = 5.5
+HOOKS_STOP_WITHIN = 7.0
+EVENTS_STOP_WITHIN = 3.0
+EXIT_EVENT_WITHIN = 8.0
+#: The least SIGTERM grace rsync gets, even when the stop came late to it (seconds).
+MIN_RSYNC_GRACE = 0.5
 #: A lasting pre-create veto is reported at most this often (seconds).
 DEFERRAL_REPORT_INTERVAL = 3600
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD)
@@ -190,7 +203,12 @@ class RunLoop:
         started (None) or why not (a message)."""
         lock = DestLock(self.dest_dir)
         try:
-            lock.acquire()
+            try:
+                lock.acquire()
+            except LockedError as exc:
+                self.host.configure(self.config)
+                self.job.event(EventKind.LOCK_REFUSED, error=str(exc))
+                raise
             self.host.configure(self.config)
         except DssError as exc:
             lock.release()
@@ -202,11 +220,16 @@ class RunLoop:
                 if ready:
                     ready(None)
                 log.log(logs.NOTICE, "dss run: pid %d on %s", os.getpid(), self.dest_dir)
+                for warning in self.job.warnings:
+                    log.warning("%s", warning)
                 return self._serve()
         finally:
             lock.release()
 
     def _serve(self) -> int:
+        self._stop_began = None
+        hooks.reset()
+        self.host.stop_by(None)
         try:
             while True:
                 self._step()
@@ -216,17 +239,41 @@ class RunLoop:
             reason, code = f"error: {exc}", 1
             log.error("%s", reason)
         except BaseException as exc:
+            self._begin_stop()
             self._stop_child()
             self._exiting(f"internal error: {type(exc).__name__}: {exc}")
             raise
+        self._begin_stop()
         self._stop_child()
         self._exiting(reason)
         return code
 
     def _exiting(self, reason: str) -> None:
+        """The exit hook and the RUN_EXITING event, bounded by the stop deadlines; the
+        final state file."""
         log.log(logs.NOTICE, "exiting: %s", reason)
+        began = self._begin_stop()
+        self.host.stop_by(began + EXIT_EVENT_WITHIN)
         self.job.event(EventKind.RUN_EXITING, reason=reason)
+        left = began + EXIT_EVENT_WITHIN - time.monotonic()
+        if not hooks.wait_stopped(max(0.0, left)):
+            log.error("a hook is still running as dss exits")
         self._save(exit_reason=reason)
+
+    #: When the stop began (``time.monotonic()``), None while the loop runs.
+    _stop_began: float | None = None
+
+    def _begin_stop(self) -> float:
+        """Start the stop clock, once: running hooks are cut off, later ones and the
+        notifiers get their deadlines (see STOP_BUDGET). It only assigns variables, so
+        the signal handler calls it: a hook blocking the main thread is cut off too.
+        When the stop began."""
+        began = self._stop_began
+        if began is None:
+            began = self._stop_began = time.monotonic()
+            hooks.stop_all(HOOKS_STOP_WITHIN)
+            self.host.stop_by(began + EVENTS_STOP_WITHIN)
+        return began
 
     def _step(self) -> None:
         self._handle_signals()
@@ -236,12 +283,15 @@ class RunLoop:
         self.skipped = {c: t for c, t in self.skipped.items() if t > now}
         child = self.child
         reference = child.plan.reference if child else None
+        from .pins import active_pins
+
         activity = schedule.Activity(
             creating=child.plan.creation if child else None,
             reference=reference.creation if reference else None,
             low_space=self.low,
             create_not_before=self.retry_at,
             skipped=dict(self.skipped),
+            pinned=active_pins(self.dest_dir, now),
         )
         snapshots = self.job.store.scan(now)
         decision = schedule.decide(now, snapshots, self.setup.policy, self.setup.settings, activity)
@@ -292,6 +342,8 @@ class RunLoop:
             self._wake_fd = -1
 
     def _on_signal(self, signum: int, frame: object) -> None:
+        if signum in (signal.SIGTERM, signal.SIGINT):
+            self._begin_stop()  # now, not when the main thread gets back to the loop
         if signum != signal.SIGCHLD:
             self.pending.append(signum)
 
@@ -348,7 +400,9 @@ class RunLoop:
         now = self.now()
         if self.config.mountpoint and not os.path.ismount(self.dest_dir):
             # The backup disk went away while we ran: never fill the file system below.
-            self._failed(f"dest-dir {self.dest_dir} is no longer a mount point (option mountpoint)")
+            message = f"dest-dir {self.dest_dir} is no longer a mount point (option mountpoint)"
+            self.job.event(EventKind.CREATE_FAILED, error=message)
+            self._failed(message)
             return
         try:
             plan = self.job.begin_create(progress=False, notify_deferral=False)
@@ -456,13 +510,16 @@ class RunLoop:
         child.process.send_signal(signal.SIGTERM)
         if child.stopped:
             child.process.send_signal(signal.SIGCONT)
+        began = self._begin_stop()
+        grace = max(began + STOP_TIMEOUT - time.monotonic(), MIN_RSYNC_GRACE)
         try:
-            child.process.wait(STOP_TIMEOUT)
+            child.process.wait(grace)
         except subprocess.TimeoutExpired:
-            log.error("rsync (pid %d) ignored SIGTERM; killing it", pid)
+            log.error("rsync (pid %d) ignored SIGTERM for %.1fs; killing it", pid, grace)
             child.process.kill()
-            child.process.wait()
-        child.stderr(2.0)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.process.wait(MIN_RSYNC_GRACE)
+        child.stderr(max(MIN_RSYNC_GRACE, min(2.0, began + STOP_TIMEOUT - time.monotonic())))
 
     # --- removing --------------------------------------------------------------------
 

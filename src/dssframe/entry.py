@@ -26,7 +26,7 @@ GLOBAL_VALUE_OPTIONS: dict[str, str | None] = {
 }
 #: Commands the lean path runs, with the options each accepts (all flags).
 LEAN_COMMANDS: dict[str, frozenset[str]] = {
-    "create": frozenset(),
+    "create": frozenset({"--allow-shrink"}),
     "ls": frozenset({"--json"}),
 }
 
@@ -69,9 +69,40 @@ def parse_lean(argv: list[str]) -> tuple[object, str, set[str]] | None:
     return None
 
 
+class Terminated(BaseException):
+    """SIGTERM in a one-shot command (anything but ``dss run``, which handles its
+    signals itself): raised in the main thread, it unwinds the command like
+    KeyboardInterrupt -- a hook it waits for has its process group terminated on the
+    way out -- and becomes ``dss: terminated`` and exit status 143."""
+
+
+#: Exit status after SIGTERM (128 + 15).
+TERMINATED_STATUS = 143
+_terminating = False
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    global _terminating
+    if _terminating:
+        return  # the first one is unwinding already (bounded by the hooks' deadlines)
+    _terminating = True
+    hooks = sys.modules.get("dssframe.builtin.hooks")
+    if hooks is not None:
+        hooks.stop_all()  # hooks waited for by other threads (notifiers) are cut off too
+    raise Terminated
+
+
+def _end_hooks() -> None:
+    """After SIGTERM: wait (bounded) until the hooks of other threads are killed."""
+    hooks = sys.modules.get("dssframe.builtin.hooks")
+    if hooks is not None:
+        hooks.wait_stopped(hooks.KILL_GRACE + 1.0)
+
+
 def reporting_errors(action: Callable[[], int | None]) -> int:
-    """Run ``action``; a dssframe error, an interrupt or an OS error becomes one
-    ``dss: error:`` line and an exit status (the error's own, 130, 1)."""
+    """Run ``action``; a dssframe error, an interrupt, SIGTERM (:class:`Terminated`)
+    or an OS error becomes one ``dss: ...`` line and an exit status (the error's own,
+    130, 143, 1)."""
     from .errors import DssError
 
     try:
@@ -82,6 +113,10 @@ def reporting_errors(action: Callable[[], int | None]) -> int:
     except KeyboardInterrupt:
         print("dss: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        _end_hooks()
+        print("dss: terminated", file=sys.stderr)
+        return TERMINATED_STATUS
     except OSError as exc:  # e.g. a state dir or destination we may not write
         print(f"dss: error: {exc}", file=sys.stderr)
         return 1
@@ -113,15 +148,44 @@ def _dispatch(args: list[str]) -> int:
     lean = parse_lean(args)
     if lean is None:
         from .cli import main as full_main
+        from .cli import preparse
 
         gc.freeze()  # the loaded modules: never rescanned, even by a months-long ``run``
         gc.enable()
-        return full_main(args)
+        if preparse(args)[1] == "run":  # the run loop handles its signals itself
+            return full_main(args)
+        with _sigterm_unwinds():
+            return full_main(args)
     state, command, flags = lean
     from . import commands
     from .state import State
 
     assert isinstance(state, State)
-    if command == "create":
-        return reporting_errors(lambda: commands.create(state))
-    return reporting_errors(lambda: commands.ls(state, as_json="--json" in flags))
+    with _sigterm_unwinds():
+        if command == "create":
+            allow_shrink = "--allow-shrink" in flags
+            return reporting_errors(lambda: commands.create(state, allow_shrink=allow_shrink))
+        return reporting_errors(lambda: commands.ls(state, as_json="--json" in flags))
+
+
+class _sigterm_unwinds:  # noqa: N801 - used like a contextlib.contextmanager function
+    """While a one-shot command runs, SIGTERM raises :class:`Terminated` in the main
+    thread (contextlib is not imported for this: ``dss create`` does not need it)."""
+
+    def __enter__(self) -> None:
+        import signal
+
+        global _terminating
+        _terminating = False
+        self.installed = False
+        try:
+            self.old = signal.signal(signal.SIGTERM, _on_sigterm)
+        except ValueError:  # not the main thread (an embedding program): leave it alone
+            return
+        self.installed = True
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self.installed:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if self.old is None else self.old)

@@ -88,6 +88,12 @@ class PluginHost:
         for dotted in DEFAULT_PLUGINS:
             module = importlib.import_module(dotted)
             self.register_module(module, dotted.rsplit(".", 1)[1], "builtin", None, __version__)
+        # The hooks plugin reports a hook that timed out (a ``hook-timeout`` event) but
+        # cannot see the host: it gets this host's ``notify`` (the last host loaded
+        # wins; there is one per run).
+        from .builtin import hooks
+
+        hooks.set_reporter(self.notify)
 
     def load_entry_points(self) -> None:
         """Discover group ``dssframe`` (once); a plugin that fails to import only warns.
@@ -222,16 +228,30 @@ class PluginHost:
         self._active_notifiers = always | chosen
         self._notify_timeout = timeout
 
+    def stop_by(self, deadline: float | None) -> None:
+        """From now on ``notify`` waits for no notifier beyond ``deadline``
+        (``time.monotonic()`` seconds; None: only ``notify-timeout`` bounds it). The run
+        loop sets it when it stops, so that no notifier holds the exiting process. It
+        only assigns an attribute: safe in a signal handler."""
+        self._stop_by = deadline
+
     def notify(self, event: Event) -> None:
-        """Give ``event`` to every active notifier, each in its own thread, time-boxed;
-        a notifier that raises or hangs is logged and never changes the outcome."""
+        """Give ``event`` to every active notifier, each in its own (daemon) thread,
+        time-boxed; a notifier that raises or hangs is logged and never changes the
+        outcome.
+
+        One after the other, each given ``notify-timeout`` seconds; once a stop
+        deadline is set (:meth:`stop_by`), side by side instead, and none is waited for
+        beyond the deadline: the process goes on without it."""
         import threading
+        import time
 
         self.load_entry_points()
         active = getattr(self, "_active_notifiers", None)
         timeout = getattr(self, "_notify_timeout", 30.0)
         if any(info.origin != "builtin" for info in self.infos):
             logs.activate()  # a third-party notifier may import logging only now
+        started: list[tuple[threading.Thread, str, float]] = []
         for impl in reversed(self.pm.hook.dssframe_event.get_hookimpls()):
             if active is not None and impl.plugin_name not in active:
                 continue
@@ -244,12 +264,37 @@ class PluginHost:
 
             worker = threading.Thread(target=call, name=f"notify-{impl.plugin_name}", daemon=True)
             worker.start()
-            worker.join(timeout)
-            if worker.is_alive():
-                log.error(
-                    "notifier %r did not finish %s within %gs; going on without it",
-                    impl.plugin_name, event.kind.value, timeout,
-                )  # fmt: skip
+            started.append((worker, impl.plugin_name, time.monotonic() + timeout))
+            if getattr(self, "_stop_by", None) is None:
+                self._join(*started.pop(), event, timeout)
+        for worker, name, end in started:
+            self._join(worker, name, end, event, timeout)
+
+    def _join(self, worker: Any, name: str, end: float, event: Event, timeout: float) -> None:
+        """Wait for ``worker`` until ``end`` or the stop deadline, in short slices (the
+        deadline may be set while we wait)."""
+        import time
+
+        stop = getattr(self, "_stop_by", None)
+        while worker.is_alive():
+            stop = getattr(self, "_stop_by", None)
+            limit = end if stop is None else min(end, stop)
+            left = limit - time.monotonic()
+            if left <= 0:
+                break
+            worker.join(min(left, 0.1))
+        if not worker.is_alive():
+            return
+        if stop is not None and stop <= end:
+            log.error(
+                "notifier %r did not finish %s by the stop deadline; going on without it",
+                name, event.kind.value,
+            )  # fmt: skip
+        else:
+            log.error(
+                "notifier %r did not finish %s within %gs; going on without it",
+                name, event.kind.value, timeout,
+            )  # fmt: skip
 
     def settings_declarations(self) -> list[PluginSettings]:
         """Every plugin's declared settings (``dssframe_plugin_settings``)."""
