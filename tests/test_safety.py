@@ -480,3 +480,41 @@ def test_the_disk_guard_never_removes_the_last_good_copy_for_a_failing_copy(
         finally:
             dss.kill()
         assert complete(dest) == [good] and tree_state(good) == state
+
+
+# --- a source-side error is tolerated, and recorded ---------------------------------
+
+
+@pytest.mark.usefixtures("rsync")
+def test_an_unreadable_source_file_is_tolerated_counted_and_reported(
+    run_dss: RunDss, tmp_path: Path, dest: Path, events: tuple[dict[str, str], Path]
+) -> None:
+    """A write-only sysfs file bind-mounted into the source: rsync's sender cannot open
+    it (even as root) and exits 23 with only a ``[sender]`` line. That snapshot is as
+    complete as the source allows: complete, with the error counted and kept."""
+    env, log = events
+    source = _many_files(tmp_path / "src", 5)
+    unreadable = source / "probe"
+    unreadable.touch()
+    if os.geteuid() != 0 or not Path("/sys/bus/pci/drivers_probe").exists():
+        if IN_CI:
+            pytest.fail("CI runs as root with sysfs: bind-mounting a sysfs file is this test")
+        pytest.skip("needs root and /sys/bus/pci/drivers_probe")
+    subprocess.run(["mount", "--bind", "/sys/bus/pci/drivers_probe", str(unreadable)],
+                   check=True)
+    try:
+        result = run_dss("-p", "recorder", "--source-dir", str(source), "--dest-dir", str(dest),
+                         "create", env=env)
+    finally:
+        subprocess.run(["umount", "-l", str(unreadable)], check=False)
+    assert result.returncode == 0, result.stderr
+    (snap,) = complete(dest)
+    assert (snap / "f000").exists()
+    creation = naming.parse(snap.name).creation  # type: ignore[union-attr]
+    doc = json.loads((dest / ".dssframe" / "meta" / f"{creation}.json").read_text())
+    assert doc["stats"]["source_errors"] == 1 and doc["exit_status"] == 23
+    assert "send_files failed to open" in doc["source_errors"][0]
+    created = next(e for e in kinds(log) if e["kind"] == "snapshot-created")
+    stats = created["stats"]
+    assert stats["source_errors"] == 1  # type: ignore[index]
+    assert "[sender]" in stats["source_error_lines"][0]  # type: ignore[index]

@@ -324,7 +324,7 @@ class Job:
             path=self.store.path(final),
             exit_status=result.exit_status,
             duration=float(completion - plan.creation),
-            stats={**stats, "checksum": plan.checksum, "source_errors": result.tolerated},
+            stats={**stats, "checksum": plan.checksum, "source_error_lines": result.tolerated},
         )
         return snapshot
 
