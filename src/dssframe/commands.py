@@ -10,7 +10,6 @@ from .state import State
 
 if TYPE_CHECKING:
     from .job import Job
-    from .pins import Pin
 
 
 def create(
@@ -129,7 +128,7 @@ def ls(
                 "completion": s.completion,
                 "interval": interval,
                 "reference": ref,
-                "pin": _pin_json(pins.get(s.creation)),
+                "pin": pins[s.creation].to_json() if s.creation in pins else None,
             }
             for s, interval, ref in records
         ]
@@ -145,8 +144,3 @@ def ls(
         )
     )
 
-
-def _pin_json(pin: Pin | None) -> dict[str, object] | None:
-    if pin is None:
-        return None
-    return {"until": pin.until, "note": pin.note, "pinned_at": pin.pinned_at, "by": pin.by}

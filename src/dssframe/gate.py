@@ -118,6 +118,16 @@ def never_chosen(
     return frozenset(keep)
 
 
+def refused_message(verb: str, refusal: Refusal) -> str:
+    """``refusing to delete NAME: why; what would get past it`` (one line)."""
+    hint = ""
+    if refusal.why == PINNED:
+        hint = "; dss unpin it first"
+    elif refusal.forceable:
+        hint = "; --force deletes it anyway"
+    return f"refusing to {verb} {refusal.removal.snapshot.name}: {refusal.why}{hint}"
+
+
 def refusal_text(refusal: Refusal) -> str:
     """``keep NAME: why`` as ``prune --dry-run`` and the logs print it."""
     return f"{refusal.removal.snapshot.name}: {refusal.why}"

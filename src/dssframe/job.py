@@ -484,8 +484,7 @@ class Job:
             path=self.store.path(name),
             reason=refusal.why,
         )
-        hint = "; --force deletes it anyway" if refusal.forceable else ""
-        raise RemovalRefused(f"refusing to remove {name}: {refusal.why}{hint}", refusal)
+        raise RemovalRefused(gate.refused_message("remove", refusal), refusal)
 
     # --- metadata beside the snapshots (dssframe.metadata; never fatal) ---------------
 

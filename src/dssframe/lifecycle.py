@@ -67,7 +67,7 @@ from typing import TYPE_CHECKING, Any
 from . import metadata
 from .current import current_creation, read_current
 from .errors import SnapshotError, UsageError
-from .gate import PINNED
+from .gate import refused_message
 from .naming import SnapshotName
 from .store import Store
 
@@ -547,7 +547,7 @@ class Snapshot:
         pin = read_pins(self.store.dest_dir).get(self.creation)
         if pin is None or not pin.active(int(time.time())):
             return None
-        return {"until": pin.until, "note": pin.note, "pinned_at": pin.pinned_at, "by": pin.by}
+        return pin.to_json()
 
     @property
     def is_current(self) -> bool:
@@ -668,11 +668,7 @@ class Snapshot:
         screened = job.screen(plan, job.store.scan(now), now, busy, force=force)
         if screened.refused:
             refusal = screened.refused[0]
-            hint = "; --force deletes it anyway" if refusal.forceable else ""
-            if refusal.why == PINNED:
-                hint = "; dss unpin it first"
-            name = refusal.removal.snapshot.name
-            raise RemovalRefused(f"refusing to delete {name}: {refusal.why}{hint}", refusal)
+            raise RemovalRefused(refused_message("delete", refusal), refusal)
         return job
 
     # --- restore -------------------------------------------------------------------

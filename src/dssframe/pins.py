@@ -32,6 +32,11 @@ class Pin(NamedTuple):
     def active(self, now: int) -> bool:
         return self.until is None or self.until > now
 
+    def to_json(self) -> dict[str, object]:
+        """What ``ls --json`` and ``describe`` show of a pin."""
+        return {"until": self.until, "note": self.note, "pinned_at": self.pinned_at,
+                "by": self.by}
+
 
 def pins_dir(dest_dir: str) -> str:
     return os.path.join(dest_dir, PINS_DIR)
