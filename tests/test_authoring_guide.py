@@ -44,7 +44,7 @@ def test_example_installs_with_pip_and_works(
     assert "eventlog 1.0 (notify) from entry point (dss-example)" in listing.stdout
 
     now = int(time.time())
-    names = sorted(naming.complete_name(now - 100 * i, now - 100 * i + 5) for i in range(5))
+    names = sorted(naming.complete_name(now - 100 * i - 10, now - 100 * i - 5) for i in range(5))
     for name in names:
         (dest / name).mkdir()
     log = tmp_path / "events.log"

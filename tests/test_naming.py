@@ -40,7 +40,7 @@ def oracle(name: str, now: int | None) -> tuple[int, int | None, State] | None:
         state = State.INCOMPLETE_BEING_DELETED if match["inc_del"] else State.INCOMPLETE
         return creation, None, state
     completion = int(match["completion"])
-    if completion < creation:
+    if completion < creation or (now is not None and completion > now):
         return None
     if match["suffix"] == "being_deleted":
         return creation, completion, State.COMPLETE_BEING_DELETED
@@ -122,10 +122,10 @@ def test_state_properties() -> None:
 def test_writers_use_the_dss_spelling(utc: None) -> None:
     assert naming.incomplete_name(1204565370) == "1204565370-incomplete"
     # The human part is local time; the SPEC example was written in another zone.
-    assert naming.human(1204565370) == "Mon_Mar_03_2008_17_29"
+    assert naming.human(1204565370) == "Mon_Mar_03_2008_17_29_30"
     assert (
         naming.complete_name(1204565370, 1204565971)
-        == "1204565370-1204565971.Mon_Mar_03_2008_17_29-Mon_Mar_03_2008_17_39"
+        == "1204565370-1204565971.Mon_Mar_03_2008_17_29_30-Mon_Mar_03_2008_17_39_31"
     )
     complete = naming.parse(naming.complete_name(1204565370, 1204565971))
     assert complete is not None
@@ -136,10 +136,27 @@ def test_writers_use_the_dss_spelling(utc: None) -> None:
 
 
 def test_human_follows_local_time() -> None:
+    # exactly the original's strftime("%a_%b_%d_%Y_%H_%M_%S") in local time (snap.c)
     assert naming.human(1204565370) == time.strftime(
-        "%a_%b_%d_%Y_%H_%M", time.localtime(1204565370)
+        "%a_%b_%d_%Y_%H_%M_%S", time.localtime(1204565370)
     )
-    assert re.fullmatch(r"[A-Z][a-z]{2}_[A-Z][a-z]{2}_\d\d_\d{4}_\d\d_\d\d", naming.human(0))
+    assert re.fullmatch(
+        r"[A-Z][a-z]{2}_[A-Z][a-z]{2}_\d\d_\d{4}_\d\d_\d\d_\d\d", naming.human(0)
+    )
+
+
+def test_names_without_seconds_and_any_suffix_still_parse() -> None:
+    for suffix in ("Mon_Mar_03_2008_17_29-Mon_Mar_03_2008_17_39", "x", "backup.2008"):
+        parsed = naming.parse(f"1204565370-1204565971.{suffix}", now=1204565971)
+        assert parsed is not None and parsed.complete and parsed.completion == 1204565971
+
+
+def test_a_completion_in_the_future_is_not_a_snapshot() -> None:
+    now = 1_800_000_000
+    name = naming.complete_name(now - 3 * 86400, now + 86400)
+    assert naming.parse(name, now=now) is None
+    assert naming.parse(name, now=now + 86400) is not None  # once its time has come
+    assert naming.parse(f"{now - 5}-{now + 1}.being_deleted", now=now) is None
 
 
 # --- round trips ----------------------------------------------------------------------
@@ -152,12 +169,12 @@ creations = st.integers(0, MAX_EPOCH - 10**7)
 def test_complete_round_trip(creation: int, duration: int) -> None:
     completion = creation + duration
     name = naming.complete_name(creation, completion)
-    parsed = naming.parse(name, now=creation)
+    parsed = naming.parse(name, now=completion)
     assert parsed == SnapshotName(name, creation, completion, State.COMPLETE)
     assert parsed.duration == duration
     gone_name = naming.being_deleted_name(parsed)
     assert gone_name == f"{creation}-{completion}.being_deleted"
-    gone = naming.parse(gone_name, now=creation)
+    gone = naming.parse(gone_name, now=completion)
     assert gone == SnapshotName(gone_name, creation, completion, State.COMPLETE_BEING_DELETED)
     # A snapshot that is already being deleted keeps its name.
     assert naming.being_deleted_name(gone) == gone_name
@@ -255,7 +272,8 @@ def test_future_creation_property(now: int, ahead: int) -> None:
     creation = now + ahead
     assert naming.parse(naming.incomplete_name(creation), now) is None
     assert naming.parse(naming.complete_name(creation, creation + 5), now) is None
-    assert naming.parse(naming.complete_name(creation, creation + 5), creation) is not None
+    assert naming.parse(naming.complete_name(creation, creation + 5), creation + 5) is not None
+    assert naming.parse(naming.complete_name(creation, creation + 5), creation + 4) is None
 
 
 @settings(max_examples=100)

@@ -60,7 +60,7 @@ def install_plugin(root: Path, dist: str, entry: str, module: str, code: str) ->
 
 def make_snapshots(dest: Path, count: int) -> list[str]:
     now = int(time.time())
-    names = [naming.complete_name(now - 1000 * i, now - 1000 * i + 5) for i in range(count)]
+    names = [naming.complete_name(now - 1000 * i - 10, now - 1000 * i - 5) for i in range(count)]
     for name in names:
         (dest / name).mkdir()
     return sorted(names)

@@ -19,7 +19,10 @@ from typing import NamedTuple
 
 INCOMPLETE = "incomplete"
 BEING_DELETED = "being_deleted"
-HUMAN_FORMAT = "%a_%b_%d_%Y_%H_%M"
+#: What the original dss writes (``snap.c``): weekday, month, day, year, hour, minute,
+#: second in local time. Names without the seconds (written by dssframe before 0.2)
+#: parse too: the suffix after the dot is never interpreted.
+HUMAN_FORMAT = "%a_%b_%d_%Y_%H_%M_%S"
 
 
 class State(enum.Enum):
@@ -78,8 +81,10 @@ def _epoch(text: str) -> int | None:
 def parse(name: str, now: int | None = None) -> SnapshotName | None:
     """Parse a directory name; None if it is not a (usable) snapshot name.
 
-    ``now`` rejects names created in the future; a completion before the creation is
-    rejected too (dss ignores both).
+    ``now`` rejects names whose creation *or completion* lies in the future (a clock
+    that was wrong, a copy from another host); a completion before the creation is
+    rejected too. The original dss ignores all of these: they are not snapshots, never
+    listed, never touched.
     """
     creation_text, dash, rest = name.partition("-")
     if not dash:
@@ -97,12 +102,14 @@ def parse(name: str, now: int | None = None) -> SnapshotName | None:
     completion = _epoch(completion_text)
     if completion is None or completion < creation:
         return None
+    if now is not None and completion > now:
+        return None
     state = State.COMPLETE_BEING_DELETED if suffix == BEING_DELETED else State.COMPLETE
     return SnapshotName(name, creation, completion, state)
 
 
 def human(epoch: int) -> str:
-    """The human-readable local-time part dss appends, e.g. ``Sun_Mar_02_2008_14_29``."""
+    """The human-readable local-time part dss appends, e.g. ``Sun_Mar_02_2008_14_29_30``."""
     return time.strftime(HUMAN_FORMAT, time.localtime(epoch))
 
 
