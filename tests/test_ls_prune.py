@@ -71,9 +71,9 @@ def test_ls_lists_every_snapshot_state_oldest_first_and_no_junk(
     assert [row[1] for row in rows] == expected
     by_name = {row[1]: row for row in rows}
     assert by_name[names["old"]][0] == "3"  # 13 days / 4-day unit
-    assert by_name[names["old"]][2] == "1:02"
-    assert by_name[names["new"]][2] == "0:10"
-    assert by_name[names["aborted"]][2] == "-:--"
+    assert by_name[names["old"]][2] == "  1:02"
+    assert by_name[names["new"]][2] == "  0:10"
+    assert by_name[names["aborted"]][2] == "  0:00"
     assert listing(dest) == before  # ls touches nothing
 
 
@@ -149,3 +149,19 @@ def test_prune_removes_redundant_smallest_gap_and_respects_max(
 def test_prune_of_an_empty_dest_says_so(run_dss: RunDss, dest: Path) -> None:
     result = run_dss("--dest-dir", str(dest), "prune", check=True)
     assert "nothing to remove" in result.stderr
+
+
+def test_ls_lines_are_byte_for_byte_the_originals() -> None:
+    """``printf("%u\\t%s\\t%3d:%02d\\n", interval, name, hours, minutes)`` (dss.c com_ls),
+    minutes = duration / 60, 0 for a snapshot that is not complete."""
+    from dssframe.commands import ls_line
+
+    assert ls_line(0, "1-2.x", 61 * 60 + 59) + "\n" == "0\t1-2.x\t  1:01\n"
+    assert ls_line(3, "5-incomplete", None) == "3\t5-incomplete\t  0:00"
+    assert ls_line(12, "n", 59) == "12\tn\t  0:00"
+    assert ls_line(1, "n", 123 * 3600 + 4 * 60) == "1\tn\t123:04"
+    assert ls_line(1, "n", 1234 * 3600) == "1\tn\t1234:00"  # %3d pads, never cuts
+    for hours in (0, 7, 99, 100, 999, 1000):
+        for minutes in (0, 5, 59):
+            original = "%u\t%s\t%3d:%02d\n" % (4, "name", hours, minutes)
+            assert ls_line(4, "name", hours * 3600 + minutes * 60 + 17) + "\n" == original

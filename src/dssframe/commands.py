@@ -75,11 +75,17 @@ def _job_or_event(state: State) -> Job:
 
 
 def duration_hmm(seconds: int | None) -> str:
-    """A creation duration as dss prints it: ``h:mm`` (``-:--`` while incomplete)."""
-    if seconds is None:
-        return "-:--"
-    minutes = seconds // 60
-    return f"{minutes // 60}:{minutes % 60:02d}"
+    """A creation duration exactly as the original's ``ls`` prints it
+    (``printf("%3d:%02d", hours, minutes)``): hours padded to three characters, and
+    ``  0:00`` for a snapshot that is not complete."""
+    minutes = 0 if seconds is None else seconds // 60
+    return f"{minutes // 60:3d}:{minutes % 60:02d}"
+
+
+def ls_line(interval: int | None, name: str, seconds: int | None) -> str:
+    """One line of ``dss ls``: the original's ``"%u\t%s\t%3d:%02d\n"``. (A policy
+    without intervals shows ``-`` where dss prints the interval.)"""
+    return f"{'-' if interval is None else interval}\t{name}\t{duration_hmm(seconds)}"
 
 
 def ls(
@@ -137,7 +143,7 @@ def ls(
     # A pinned snapshot's line has a fourth column; the others are as dss prints them.
     sys.stdout.write(
         "".join(
-            f"{'-' if k is None else k}\t{s.name}\t{duration_hmm(s.duration)}"
+            ls_line(k, s.name, s.duration)
             + (f"\t{pin_text(pins[s.creation], now)}" if s.creation in pins else "")
             + "\n"
             for s, k, _ in records
