@@ -29,7 +29,7 @@ def test_bad_options_give_one_line_and_exit_2(
     run_dss: RunDss, dest: Path, source: Path, args: list[str], needle: str
 ) -> None:
     before = sorted(os.listdir(dest))
-    result = run_dss("--source-dir", str(source), "--dest-dir", str(dest), *args)
+    result = run_dss("--source-dir", f"{source}/", "--dest-dir", str(dest), *args)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -162,7 +162,7 @@ def test_create_and_prune_need_nothing_but_the_destination(
     blocker.write_text("a file where the state dir should be")
     env = {**os.environ, "XDG_STATE_HOME": str(blocker)}
     for args in (["create"], ["prune"]):
-        result = run_dss("--source-dir", str(source), "--dest-dir", str(dest), *args, env=env)
+        result = run_dss("--source-dir", f"{source}/", "--dest-dir", str(dest), *args, env=env)
         assert result.returncode == 0, result.stderr
         assert "Traceback" not in result.stderr
     assert len([s for s in snapshots(dest) if s.complete]) == 1

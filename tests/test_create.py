@@ -35,13 +35,13 @@ def fake_rsync(tmp_path: Path, body: str, stats: bool = True) -> Path:
 def test_snapshot_is_identical_and_hard_links_unchanged_files(
     run_dss: RunDss, source: Path, dest: Path
 ) -> None:
-    opts = ["--source-dir", str(source), "--dest-dir", str(dest)]
+    opts = ["--source-dir", f"{source}/", "--dest-dir", str(dest)]
     check_snapshot_pair(run_dss, opts, source, dest, unchanged=("sub/b.bin",))
 
 
 @pytest.mark.usefixtures("rsync")
 def test_names_are_dss_names_and_never_collide(run_dss: RunDss, source: Path, dest: Path) -> None:
-    opts = ["--source-dir", str(source), "--dest-dir", str(dest)]
+    opts = ["--source-dir", f"{source}/", "--dest-dir", str(dest)]
     for _ in range(3):
         run_dss(*opts, "create", check=True)
     found = snapshots(dest)
@@ -57,7 +57,7 @@ def test_names_are_dss_names_and_never_collide(run_dss: RunDss, source: Path, de
 def test_dry_run_prints_the_exact_command_and_touches_nothing(
     run_dss: RunDss, source: Path, dest: Path
 ) -> None:
-    opts = ["--source-dir", str(source), "--dest-dir", str(dest)]
+    opts = ["--source-dir", f"{source}/", "--dest-dir", str(dest)]
     run_dss(*opts, "create", check=True)
     (ref,) = complete(dest)
     before = sorted(os.listdir(dest))
@@ -65,8 +65,11 @@ def test_dry_run_prints_the_exact_command_and_touches_nothing(
     assert sorted(os.listdir(dest)) == before
     argv = shlex.split(result.stdout.strip().splitlines()[-1])
     target = argv[-1]
+    creation = os.path.basename(target.rstrip("/")).split("-")[0]
+    # every argument the real run gets, --stats and its log included
     assert argv == [
-        "rsync", "-aq", "--delete", "--exclude=*.tmp", f"--link-dest={ref}",
+        "rsync", "-aq", "--delete", "--exclude=*.tmp", f"--link-dest={ref}", "--stats",
+        f"--log-file={dest}/.dssframe/rsync-{creation}.log", "--log-file-format=",
         f"{source}/", target,
     ]
     assert target.startswith(f"{dest}/") and target.endswith("-incomplete/")
@@ -77,7 +80,7 @@ def test_partial_and_vanished_count_as_complete(
     run_dss: RunDss, source: Path, dest: Path, tmp_path: Path, status: int
 ) -> None:
     rsync = fake_rsync(tmp_path, f'for last; do :; done; mkdir -p "$last"; exit {status}')
-    result = run_dss("--source-dir", str(source), "--dest-dir", str(dest), "create",
+    result = run_dss("--source-dir", f"{source}/", "--dest-dir", str(dest), "create",
                      env={**os.environ, "DSSFRAME_CONFIG": _config(tmp_path, rsync)})
     assert result.returncode == 0, result.stderr
     assert len(complete(dest)) == 1
@@ -88,7 +91,7 @@ def test_failed_copy_keeps_an_incomplete_dir_and_exits_1(
     run_dss: RunDss, source: Path, dest: Path, tmp_path: Path, status: int
 ) -> None:
     rsync = fake_rsync(tmp_path, f"echo 'rsync: boom {status}' >&2; exit {status}")
-    result = run_dss("--source-dir", str(source), "--dest-dir", str(dest), "create",
+    result = run_dss("--source-dir", f"{source}/", "--dest-dir", str(dest), "create",
                      env={**os.environ, "DSSFRAME_CONFIG": _config(tmp_path, rsync)})
     assert result.returncode == 1
     assert f"boom {status}" in result.stderr
@@ -114,7 +117,7 @@ def test_sigkill_mid_copy_then_rerun_resumes_in_the_same_directory(
     slow = fake_rsync(tmp_path, 'exec rsync --bwlimit=300 "$@"')
     config = _config(tmp_path, slow)
     cmd = [sys.executable, "-m", "dssframe", "--config", config,
-           "--source-dir", str(source), "--dest-dir", str(dest), "create"]
+           "--source-dir", f"{source}/", "--dest-dir", str(dest), "create"]
     child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
     deadline = time.monotonic() + 20
@@ -135,7 +138,7 @@ def test_sigkill_mid_copy_then_rerun_resumes_in_the_same_directory(
     copied = len(os.listdir(dest / left.name))
     assert 0 < copied < 40
 
-    run_dss("--source-dir", str(source), "--dest-dir", str(dest), "create", check=True)
+    run_dss("--source-dir", f"{source}/", "--dest-dir", str(dest), "create", check=True)
     (done,) = snapshots(dest)
     assert done.complete
     assert (dest / done.name).stat().st_ino == inode  # same directory, resumed
@@ -148,7 +151,7 @@ def test_no_resume_leaves_the_aborted_dir_as_an_orphan(
 ) -> None:
     aborted = dest / f"{int(time.time()) - 100}-incomplete"
     aborted.mkdir()
-    opts = ["--source-dir", str(source), "--dest-dir", str(dest)]
+    opts = ["--source-dir", f"{source}/", "--dest-dir", str(dest)]
     cfg = dest.parent / "noresume.toml"
     cfg.write_text("no-resume = true\n")
     run_dss("--config", str(cfg), *opts, "create", check=True)
@@ -168,7 +171,7 @@ def test_outdated_snapshot_is_recycled_but_never_the_reference(
         (dest / name).mkdir()
         (dest / name / "stale").write_text("x")
     inode = (dest / oldest).stat().st_ino
-    run_dss("--source-dir", str(source), "--dest-dir", str(dest), "--unit-interval", "1",
+    run_dss("--source-dir", f"{source}/", "--dest-dir", str(dest), "--unit-interval", "1",
             "--num-intervals", "3", "create", check=True)
     ref, new = snapshots(dest)
     assert ref.name == reference and (dest / reference / "stale").exists()
@@ -183,14 +186,14 @@ def test_second_create_on_the_same_dest_is_refused(
     slow = fake_rsync(tmp_path, 'sleep 3; exec rsync "$@"')
     config = _config(tmp_path, slow)
     cmd = [sys.executable, "-m", "dssframe", "--config", config,
-           "--source-dir", str(source), "--dest-dir", str(dest), "create"]
+           "--source-dir", f"{source}/", "--dest-dir", str(dest), "create"]
     first = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 10
         while not snapshots(dest) and time.monotonic() < deadline:
             time.sleep(0.05)
-        second = run_dss("--source-dir", str(source), "--dest-dir", str(dest), "create")
+        second = run_dss("--source-dir", f"{source}/", "--dest-dir", str(dest), "create")
         assert second.returncode == 1
         assert f"pid {first.pid}" in second.stderr
     finally:

@@ -118,7 +118,7 @@ def make_dss(tmp_path: Path, source: Path, dest: Path) -> Iterator[Callable[...,
 
     def make(**options: Any) -> Dss:
         base = {
-            "source-dir": str(source),
+            "source-dir": f"{source}/",
             "dest-dir": str(dest),
             "unit-interval": "1h",
             "num-intervals": 3,

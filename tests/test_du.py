@@ -27,7 +27,7 @@ def du_bytes(dest: Path) -> int:
 @pytest.mark.usefixtures("rsync")
 def test_unique_size_is_what_deleting_frees(run_dss: RunDss, source: Path, dest: Path) -> None:
     require_tool("du")
-    opts = ["--source-dir", str(source), "--dest-dir", str(dest), "--rsync-option=-H"]
+    opts = ["--source-dir", f"{source}/", "--dest-dir", str(dest), "--rsync-option=-H"]
     big = source / "big.bin"
     big.write_bytes(os.urandom(300_000))
     os.link(big, source / "big-link.bin")  # a hard link inside the source

@@ -28,13 +28,13 @@ def check_failed_snapshot_after_a_good_one(
 ) -> None:
     """A first snapshot that fits, then ``grow`` more files of ``size`` bytes that do
     not: the second ``dss create`` fails with ``cause``, only the first is complete."""
-    first = run_dss("--source-dir", str(source), "--dest-dir", str(dest), "create")
+    first = run_dss("--source-dir", f"{source}/", "--dest-dir", str(dest), "create")
     assert first.returncode == 0, first.stderr
     (older,) = complete(dest)
     before = tree_state(older)
 
     faultfs.write_files(source, grow, size, prefix="more")  # grows: no shrink guard
-    result = run_dss("--source-dir", str(source), "--dest-dir", str(dest), "create")
+    result = run_dss("--source-dir", f"{source}/", "--dest-dir", str(dest), "create")
     assert result.returncode == 1, result.stderr
     line = error_line(result.stderr)
     assert cause in line
@@ -83,7 +83,7 @@ def test_undeletable_file_in_a_resumed_directory_is_an_error(
         (aborted / "i").write_text("left by an aborted run, not in the source\n")
         with faultfs.immutable(aborted / "i", clear=mnt):
             # resumes in `aborted`, where rsync --delete cannot remove "i"
-            result = run_dss("--source-dir", str(source), "--dest-dir", str(dest), "create")
+            result = run_dss("--source-dir", f"{source}/", "--dest-dir", str(dest), "create")
             assert result.returncode == 1, result.stderr
             line = error_line(result.stderr)
             assert "unlink(i) failed" in line

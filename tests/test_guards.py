@@ -143,7 +143,7 @@ def test_command_line_paths_are_made_absolute_against_the_cwd(
     monkeypatch.chdir(tmp_path)
     built = build({}, {"dest-dir": "backup", "source-dir": "src/", "logfile": "l.log"}, None)
     assert built.dest_dir == str(tmp_path / "backup")
-    assert built.source_dir == str(tmp_path / "src")
+    assert built.source_dir == f"{tmp_path / 'src'}/"  # the trailing slash is kept
     assert built.logfile == str(tmp_path / "l.log")
     assert build({}, {"dest-dir": "/abs"}, None).dest_dir == "/abs"
     # a remote source stays relative to the remote home
@@ -303,7 +303,7 @@ def test_root_warning_for_a_destination_open_to_others(tmp_path: Path) -> None:
     dest.chmod(0o755)
     (warning,) = guards.check_paths(config, None)
     assert warning == (
-        f"warning: dest-dir {dest} is readable by other users (mode 0755) and not on a "
+        f"dest-dir {dest} is readable by other users (mode 0755) and not on a "
         "nosuid mount; snapshots keep every file's permissions, including setuid binaries "
         f"and other users' private files: chmod 0700 {dest} or mount it nosuid "
         "(as rsnapshot advises)"
@@ -406,7 +406,7 @@ def test_relative_paths_on_the_command_line_work_from_the_cwd(
     run_dss: RunDss, source: Path, tmp_path: Path
 ) -> None:
     (tmp_path / "backup").mkdir()
-    result = run_dss("--source-dir", "source", "--dest-dir", "backup", "create", cwd=tmp_path,
+    result = run_dss("--source-dir", "source/", "--dest-dir", "backup", "create", cwd=tmp_path,
                      check=True)
     (snapshot,) = complete(tmp_path / "backup")
     assert result.stdout.strip() == str(snapshot)

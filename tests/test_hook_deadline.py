@@ -108,7 +108,7 @@ def write_config(path: Path, options: dict[str, Any]) -> Path:
 @pytest.fixture
 def options(source: Path, dest: Path) -> dict[str, Any]:
     return {
-        "source-dir": str(source),
+        "source-dir": f"{source}/",
         "dest-dir": str(dest),
         "unit-interval": "1h",
         "num-intervals": 3,
@@ -160,7 +160,7 @@ def terminate_and_time(process: subprocess.Popen[bytes]) -> float:
 def assert_not_running(run_dss: RunDss, config: Path, source: Path, dest: Path) -> None:
     """The lock is free: status says not running, and a plain create is not refused."""
     assert run_dss("-c", str(config), "status").returncode == 3
-    plain = run_dss("--source-dir", str(source), "--dest-dir", str(dest), "create")
+    plain = run_dss("--source-dir", f"{source}/", "--dest-dir", str(dest), "create")
     assert plain.returncode == 0, plain.stderr
 
 
@@ -415,7 +415,7 @@ def test_a_timed_out_hook_reaches_the_notifiers_as_a_hook_timeout_event(
                 "kind": "hook-timeout",
                 "reason": "pre-create-hook",
                 "error": "pre-create-hook timed out after 1s; killed",
-                "source": str(source),
+                "source": f"{source}/",
                 "destination": str(dest),
             }
         ]

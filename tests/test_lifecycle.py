@@ -202,7 +202,7 @@ def test_adopt_an_original_dss_destination(run_dss: RunDss, dest: Path) -> None:
     newest = make_snapshot(dest, now - 5 * HOUR, meta=False)
     (dest / "notes.txt").write_text("junk")
     (dest / "123-incomplete.bak").mkdir()
-    opts = ["--dest-dir", str(dest), "--source-dir", "/data"]
+    opts = ["--dest-dir", str(dest), "--source-dir", "/data/"]
     dry = run_dss(*opts, "adopt", "--dry-run", check=True)
     assert len(dry.stdout.splitlines()) == 5 and not (dest / ".dssframe").exists()
     result = run_dss(*opts, "adopt", check=True)
@@ -237,7 +237,7 @@ def test_delete_refuses_what_a_running_dss_run_is_creating(
     slow.chmod(0o755)
     config = tmp_path / "run.toml"
     config.write_text(to_toml({
-        "source-dir": str(source), "dest-dir": str(dest), "rsync-path": str(slow),
+        "source-dir": f"{source}/", "dest-dir": str(dest), "rsync-path": str(slow),
         "unit-interval": "1h", "num-intervals": 3, "min-free-mb": 0, "min-free-percent": 0,
     }))
     run = subprocess.Popen(

@@ -163,5 +163,5 @@ def test_ls_lines_are_byte_for_byte_the_originals() -> None:
     assert ls_line(1, "n", 1234 * 3600) == "1\tn\t1234:00"  # %3d pads, never cuts
     for hours in (0, 7, 99, 100, 999, 1000):
         for minutes in (0, 5, 59):
-            original = "%u\t%s\t%3d:%02d\n" % (4, "name", hours, minutes)
+            original = "%u\t%s\t%3d:%02d\n" % (4, "name", hours, minutes)  # noqa: UP031
             assert ls_line(4, "name", hours * 3600 + minutes * 60 + 17) + "\n" == original

@@ -118,7 +118,7 @@ def test_current_marker_applies_until_a_newer_snapshot_completes() -> None:
 def test_create_writes_the_document_beside_the_snapshot(
     run_dss: RunDss, source: Path, dest: Path
 ) -> None:
-    opts = ["--source-dir", str(source), "--dest-dir", str(dest)]
+    opts = ["--source-dir", f"{source}/", "--dest-dir", str(dest)]
     run_dss(*opts, "create", check=True)
     (source / "new.txt").write_text("new\n")
     run_dss(*opts, "--rsync-option=--checksum", "create", check=True)
@@ -148,7 +148,7 @@ def test_create_writes_the_document_beside_the_snapshot(
 def test_corrupt_or_missing_metadata_never_makes_a_snapshot_unusable(
     run_dss: RunDss, source: Path, dest: Path
 ) -> None:
-    opts = ["--source-dir", str(source), "--dest-dir", str(dest)]
+    opts = ["--source-dir", f"{source}/", "--dest-dir", str(dest)]
     run_dss(*opts, "create", check=True)
     run_dss(*opts, "create", check=True)
     first, second = complete(dest)

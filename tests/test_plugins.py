@@ -118,7 +118,7 @@ def test_a_raising_notifier_never_changes_the_outcome(
     site.mkdir()
     (site / "loud_notifier.py").write_text(RAISING_NOTIFIER)
     env = {**os.environ, "PYTHONPATH": str(site)}
-    result = run_dss("-p", "loud_notifier", "--loglevel", "error", "--source-dir", str(source),
+    result = run_dss("-p", "loud_notifier", "--loglevel", "error", "--source-dir", f"{source}/",
                      "--dest-dir", str(dest), "create", env=env)
     assert result.returncode == 0, result.stderr
     assert "notifier 'loud_notifier' failed on snapshot-created: notifier exploded" \
@@ -259,7 +259,7 @@ def test_third_party_notifiers_hear_events_only_when_listed(
     env = install_plugin(tmp_path / "site", "dss-rec", "rec", "rec_mod", RECORDING_NOTIFIER)
     record = tmp_path / "events.txt"
     env["RECORD_TO"] = str(record)
-    opts = ["--source-dir", str(source), "--dest-dir", str(dest)]
+    opts = ["--source-dir", f"{source}/", "--dest-dir", str(dest)]
     run_dss(*opts, "create", env=env, check=True)
     assert not record.exists()  # installed but not listed: silent
 
@@ -281,7 +281,7 @@ def test_a_hanging_notifier_is_time_boxed(
     env = install_plugin(tmp_path / "site", "dss-hang", "hang", "hang_mod", HANGING_NOTIFIER)
     config = tmp_path / "c.toml"
     config.write_text('notify = ["hang"]\nnotify-timeout = 1\n')
-    result = run_dss("--config", str(config), "--source-dir", str(source), "--dest-dir",
+    result = run_dss("--config", str(config), "--source-dir", f"{source}/", "--dest-dir",
                      str(dest), "create", env=env, timeout=30)
     assert result.returncode == 0, result.stderr
     assert "notifier 'hang' did not finish snapshot-created within 1s" in result.stderr

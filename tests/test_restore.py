@@ -70,7 +70,7 @@ def rich_source(source: Path) -> Path:
 
 def opts(source: Path, dest: Path) -> list[str]:
     # -H: hard links inside the source are kept only if the snapshot keeps them
-    return ["--source-dir", str(source), "--dest-dir", str(dest), "--rsync-option=-H"]
+    return ["--source-dir", f"{source}/", "--dest-dir", str(dest), "--rsync-option=-H"]
 
 
 def test_round_trip_to_a_new_target_is_identical(
@@ -184,7 +184,7 @@ def test_a_running_dss_blocks_a_restore_of_the_source(
 
 def ssh_config(tmp_path: Path, server: SshServer, source: Path, dest: Path) -> Path:
     settings: dict[str, Any] = {
-        "source-dir": str(source),
+        "source-dir": f"{source}/",
         "dest-dir": str(dest),
         "remote-host": server.host,
         "remote-user": server.user,

@@ -111,7 +111,7 @@ def test_local_command_has_no_ssh_and_absolute_paths(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    t = transport(**{"source-dir": "rel/src dir", "rsync-option": ["--exclude=*.tmp"]})
+    t = transport(**{"source-dir": "rel/src dir/", "rsync-option": ["--exclude=*.tmp"]})
     request = CopyRequest("/snap/1-incomplete", "/snap/0-1", checksum=True, progress=True)
     assert t.command(request) == [
         "rsync", "-aq", "--delete", "--exclude=*.tmp", "--checksum", "--info=progress2",
@@ -123,7 +123,33 @@ def test_local_command_has_no_ssh_and_absolute_paths(
 def test_local_source_with_wildcards_and_colon_is_literal() -> None:
     # local rsync never expands wildcards; an absolute path has no host part
     t = transport(**{"source-dir": "/data/[ab]*:x"})
-    assert t.command(REQUEST)[-2] == "/data/[ab]*:x/"
+    assert t.command(REQUEST)[-2] == "/data/[ab]*:x"  # as written: no slash added
+
+
+@pytest.mark.parametrize(
+    "written, operand, top",
+    [
+        ("/data", "/data", "data"),
+        ("/data/", "/data/", None),
+        ("/srv/my data//", "/srv/my data/", None),
+        ("/", "/", None),
+    ],
+)
+def test_a_local_source_goes_to_rsync_as_written(
+    written: str, operand: str, top: str | None
+) -> None:
+    """Like the original: without a trailing slash rsync copies the directory itself,
+    so each snapshot holds <basename>/...; with one, the directory's entries."""
+    t = transport(**{"source-dir": written})
+    assert t.command(REQUEST)[-2] == operand
+    assert t.source_top() == top
+
+
+def test_a_remote_source_always_gets_the_slash() -> None:
+    for written in ("/data", "/data/"):
+        t = remote(**{"source-dir": written})
+        assert t.command(REQUEST)[-2] == "alice@backup.example:/data/"
+        assert t.source_top() is None
 
 
 # --- the remote command -------------------------------------------------------------

@@ -240,7 +240,7 @@ def test_an_emptied_source_never_becomes_a_snapshot(
 ) -> None:
     env, log = events
     source = _many_files(tmp_path / "src", 20)
-    opts = ["-p", "recorder", "--source-dir", str(source), "--dest-dir", str(dest)]
+    opts = ["-p", "recorder", "--source-dir", f"{source}/", "--dest-dir", str(dest)]
     run_dss(*opts, "create", env=env, check=True)
     (good,) = complete(dest)
     state = tree_state(good)
@@ -267,7 +267,7 @@ def test_a_shrunken_source_fails_loudly_unless_allowed(
 ) -> None:
     env, log = events
     source = _many_files(tmp_path / "src", 40)
-    opts = ["-p", "recorder", "--source-dir", str(source), "--dest-dir", str(dest)]
+    opts = ["-p", "recorder", "--source-dir", f"{source}/", "--dest-dir", str(dest)]
     run_dss(*opts, "create", env=env, check=True)
     (good,) = complete(dest)
     for i in range(30):  # 11 of 41 entries left: 27 % < 50 %
@@ -294,7 +294,7 @@ def test_an_unmounted_source_fails_before_rsync(
     source = _many_files(tmp_path / "mnt", 3)
     config = tmp_path / "c.toml"
     config.write_text(
-        f'source-dir = "{source}"\ndest-dir = "{dest}"\nsource-mountpoint = true\n'
+        f'source-dir = "{source}/"\ndest-dir = "{dest}"\nsource-mountpoint = true\n'
     )
     result = run_dss("-p", "recorder", "-c", str(config), "create", env=env)
     assert result.returncode == 1
@@ -333,7 +333,7 @@ def test_an_rsync_that_is_not_rsync_is_never_complete(
 ) -> None:
     config = tmp_path / "c.toml"
     config.write_text('rsync-path = "/bin/true"\n')
-    result = run_dss("-c", str(config), "--source-dir", str(source), "--dest-dir", str(dest),
+    result = run_dss("-c", str(config), "--source-dir", f"{source}/", "--dest-dir", str(dest),
                      "create")
     assert result.returncode == 1
     assert "no transfer statistics" in error_line(result.stderr)
@@ -357,7 +357,7 @@ def test_two_homes_cannot_write_one_destination(
         homes.append({**os.environ, "HOME": str(home), "XDG_STATE_HOME": str(home / "state"),
                       "XDG_CONFIG_HOME": str(home / "config")})
     config = tmp_path / "c.toml"
-    config.write_text(f'source-dir = "{source}"\ndest-dir = "{dest}"\nrsync-path = "{slow}"\n')
+    config.write_text(f'source-dir = "{source}/"\ndest-dir = "{dest}"\nrsync-path = "{slow}"\n')
     first = subprocess.Popen(
         [sys.executable, "-m", "dssframe", "-c", str(config), "create"],
         env=homes[0], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -467,7 +467,7 @@ def test_the_disk_guard_never_removes_the_last_good_copy_for_a_failing_copy(
         state = tree_state(good)
         faultfs.write_files(source, 300, 20_000, prefix="grown")
         dss = Dss(tmp_path, {
-            "source-dir": str(source), "dest-dir": str(dest), "unit-interval": "1h",
+            "source-dir": f"{source}/", "dest-dir": str(dest), "unit-interval": "1h",
             "num-intervals": 3, "retry-delay": "1s", "min-free-mb": 1,
             "min-free-percent": 0, "loglevel": "notice",
         }).start()
@@ -503,7 +503,7 @@ def test_an_unreadable_source_file_is_tolerated_counted_and_reported(
     subprocess.run(["mount", "--bind", "/sys/bus/pci/drivers_probe", str(unreadable)],
                    check=True)
     try:
-        result = run_dss("-p", "recorder", "--source-dir", str(source), "--dest-dir", str(dest),
+        result = run_dss("-p", "recorder", "--source-dir", f"{source}/", "--dest-dir", str(dest),
                          "create", env=env)
     finally:
         subprocess.run(["umount", "-l", str(unreadable)], check=False)

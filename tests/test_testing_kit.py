@@ -73,7 +73,7 @@ def test_snapshot_created_event_carries_rsync_statistics(
     require_tool("rsync")
     source, dest = make_tree(tmp_path / "src"), tmp_path / "dest"
     dest.mkdir()
-    config = Config(source_dir=str(source), dest_dir=str(dest))
+    config = Config(source_dir=f"{source}/", dest_dir=str(dest))
     Job.from_config(config, dss_plugin_host).create()
     created = [e for e in dss_hook_recorder.events() if e.kind is EventKind.SNAPSHOT_CREATED]
     assert len(created) == 1

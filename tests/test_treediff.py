@@ -186,7 +186,7 @@ def test_sizes_kinds_and_hard_links_are_not_read(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("rsync")
 def test_dss_diff_between_two_snapshots(run_dss: RunDss, source: Path, dest: Path) -> None:
-    opts = ["--source-dir", str(source), "--dest-dir", str(dest)]
+    opts = ["--source-dir", f"{source}/", "--dest-dir", str(dest)]
     run_dss(*opts, "create", check=True)
     (source / "a.txt").write_text("a longer alpha\n")
     (source / "sub" / "deeper" / "c.txt").unlink()

@@ -135,11 +135,17 @@ def create_command(
             "--allow-shrink", help="accept a snapshot far smaller than its reference, once"
         ),
     ] = False,
+    force_layout: Annotated[
+        bool,
+        typer.Option(
+            "--force-layout", help="accept a source whose trailing slash changes the layout"
+        ),
+    ] = False,
 ) -> None:
-    """Make one snapshot now (--dry-run: print the rsync command)."""
+    """Make one snapshot now (--dry-run: print the exact rsync command)."""
     from . import commands
 
-    commands.create(_state(ctx), typer.echo, allow_shrink)
+    commands.create(_state(ctx), typer.echo, allow_shrink, force_layout)
 
 
 @app.command("prune")
@@ -223,7 +229,12 @@ def configtest_command(ctx: typer.Context) -> None:
     typer.echo(f"# config file: {config.path or '(none)'}")
     typer.echo(to_toml(config.effective()) + plugins_to_toml(config.plugins), nl=False)
     for warning in warnings:
-        typer.echo(f"dss: {warning}", err=True)
+        typer.echo(f"dss: warning: {warning}", err=True)
+    from .commands import layout_note
+
+    note = layout_note(transport) if config.source_dir else None
+    if note:
+        typer.echo(f"# {note}", err=True)
     typer.echo("# configuration OK", err=True)
 
 

@@ -10,16 +10,23 @@ from .state import State
 
 if TYPE_CHECKING:
     from .job import Job
+    from .transport import Transport
 
 
 def create(
-    state: State, echo: Callable[[str], object] = print, allow_shrink: bool = False
+    state: State,
+    echo: Callable[[str], object] = print,
+    allow_shrink: bool = False,
+    force_layout: bool = False,
 ) -> None:
-    """``dss create``: one snapshot, or with ``--dry-run`` the exact command.
-    ``allow_shrink`` accepts one deliberate shrink (see the shrink guard in
-    :meth:`dssframe.job.Job.finish_create`)."""
+    """``dss create``: one snapshot, or with ``--dry-run`` the exact command (every
+    argument, shell-quoted, so that it can be pasted). ``allow_shrink`` accepts one
+    deliberate shrink (the shrink guard of :meth:`dssframe.job.Job.finish_create`),
+    ``force_layout`` a switch of the source's trailing slash."""
     if allow_shrink:
         state.overrides["allow-shrink"] = True
+    if force_layout:
+        state.overrides["force-layout"] = True
     job = _job_or_event(state)
     for warning in job.warnings:
         sys.stderr.write(f"dss: warning: {warning}\n")
@@ -27,6 +34,9 @@ def create(
         import shlex
 
         plan = job.plan_create()
+        note = layout_note(job.transport)
+        if note:
+            echo(f"# {note}")
         if plan.reuse is not None:
             echo(f"# {plan.reuse_reason}: {plan.reuse.name} -> {plan.name}")
         echo(shlex.join(plan.argv))
@@ -45,6 +55,20 @@ def create(
     finally:
         lock.release()
     echo(job.store.path(snapshot.name))
+
+
+def layout_note(transport: Transport) -> str | None:
+    """One line saying what each snapshot holds when the source has no trailing slash."""
+    from .job import source_top
+
+    top = source_top(transport)
+    if top is None:
+        return None
+    source = transport.source_display()
+    return (
+        f"source-dir {source} has no trailing slash: each snapshot holds the directory "
+        f"itself, {top}/... (write {source}/ for its contents)"
+    )
 
 
 def _job_or_event(state: State) -> Job:

@@ -186,6 +186,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("min-shrink-percent", _int_range(0, 100), 50, "fail a snapshot holding fewer % of "
            "its reference's files (0: off)"),
     Option("allow-shrink", _bool, False, "accept a snapshot far smaller than its reference"),
+    Option("force-layout", _bool, False, "accept a source whose trailing slash changes the "
+           "snapshot layout"),
     Option("safety-pin", _seconds_or_off, 30 * 86400, "how long a restore's safety snapshot "
            "stays pinned (0: not pinned)"),
     Option("pre-create-hook", _optional_str, None, "command run before a snapshot"),
@@ -241,6 +243,7 @@ class Config(NamedTuple):
     source_mountpoint: bool = False
     min_shrink_percent: int = 50
     allow_shrink: bool = False
+    force_layout: bool = False
     safety_pin: int = 30 * 86400
     pre_create_hook: str | None = None
     post_create_hook: str | None = None
@@ -340,8 +343,10 @@ def build(file_values: Mapping[str, Any], overrides: Mapping[str, Any], path: st
     for key in PATH_KEYS:
         value = given.get(key)
         if value and not os.path.isabs(value) and (key != "source-dir" or _maybe_local(merged)):
-            # what the user typed in a shell: relative to its current directory
-            merged[key] = os.path.abspath(value)
+            # what the user typed in a shell: relative to its current directory (a
+            # trailing slash stays: for source-dir it decides the snapshot's layout)
+            slash = "/" if value.endswith("/") else ""
+            merged[key] = os.path.abspath(value) + slash
     config = Config(**{_attr(k): v for k, v in merged.items()}, plugins=plugins, path=path)
     from .guards import check_config
 

@@ -32,7 +32,7 @@ def run(base: Path, host: PluginHost, say: Callable[[str], None]) -> list[str]:
     dest.mkdir(parents=True, exist_ok=True)
     if not source.exists():
         make_source(source)
-    config = build({}, {"source-dir": str(source), "dest-dir": str(dest)}, None)
+    config = build({}, {"source-dir": f"{source}/", "dest-dir": str(dest)}, None)
     job = Job.from_config(config, host)
     with DestLock(job.store.dest_dir):
         first = job.create()

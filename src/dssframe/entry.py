@@ -26,7 +26,7 @@ GLOBAL_VALUE_OPTIONS: dict[str, str | None] = {
 }
 #: Commands the lean path runs, with the options each accepts (all flags).
 LEAN_COMMANDS: dict[str, frozenset[str]] = {
-    "create": frozenset({"--allow-shrink"}),
+    "create": frozenset({"--allow-shrink", "--force-layout"}),
     "ls": frozenset({"--json"}),
 }
 
@@ -163,8 +163,10 @@ def _dispatch(args: list[str]) -> int:
     assert isinstance(state, State)
     with _sigterm_unwinds():
         if command == "create":
-            allow_shrink = "--allow-shrink" in flags
-            return reporting_errors(lambda: commands.create(state, allow_shrink=allow_shrink))
+            shrink, layout = "--allow-shrink" in flags, "--force-layout" in flags
+            return reporting_errors(
+                lambda: commands.create(state, allow_shrink=shrink, force_layout=layout)
+            )
         return reporting_errors(lambda: commands.ls(state, as_json="--json" in flags))
 
 

@@ -223,7 +223,7 @@ def _exposure_warnings(dest: str) -> list[str]:
     if not mode & 0o077 or nosuid:
         return []
     return [
-        f"warning: dest-dir {dest} is readable by other users (mode {mode:04o}) and not on "
+        f"dest-dir {dest} is readable by other users (mode {mode:04o}) and not on "
         "a nosuid mount; snapshots keep every file's permissions, including setuid binaries "
         f"and other users' private files: chmod 0700 {dest} or mount it nosuid "
         "(as rsnapshot advises)"

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 
 from . import gate, logs, naming, runner
 from .config import Config
-from .errors import DssError, SnapshotError, TransportError
+from .errors import ConfigError, DssError, SnapshotError, TransportError
 from .events import Event, EventKind
 from .logs import NOTICE
 from .naming import SnapshotName
@@ -200,9 +200,18 @@ class Job:
             checksum=checksum,
             progress=progress,
         )
-        return CreatePlan(
+        plan = CreatePlan(
             now, name, reference, reuse, why, self.transport.command(request), checksum
         )
+        if self.transport.name == "rsync" and len(plan.argv) >= 3:
+            from .lock import rsync_log_path
+
+            # Before the two operands (source, destination) the rsync transport ends
+            # with; part of the plan, so --dry-run shows the exact command.
+            plan.stats_log = rsync_log_path(self.store.dest_dir, plan.creation)
+            stats = ["--stats", f"--log-file={plan.stats_log}", "--log-file-format="]
+            plan.argv[-2:-2] = stats
+        return plan
 
     def _choose_reuse(
         self, snapshots: list[SnapshotName], now: int, reference: SnapshotName | None
@@ -263,11 +272,13 @@ class Job:
         self._fail_before_copy(self._source_problem())
         plan = self.plan_create(progress)
         self._fail_before_copy(self._empty_source(plan.reference))
+        self._check_layout(plan.reference)
         veto = self.host.veto_create(self.config, self.store.path(plan.name))
         if veto:
             if notify_deferral:
                 self.event(EventKind.CREATE_DEFERRED, reason=veto)
             raise CreateDeferred(f"snapshot creation deferred: {veto}")
+        self._fail_before_copy(self._open_stats_log(plan))
         if plan.reuse is not None:
             log.info("%s: reusing %s as %s", plan.reuse_reason, plan.reuse.name, plan.name)
             self.store.rename(plan.reuse.name, plan.name)
@@ -365,6 +376,35 @@ class Job:
             f"source-dir {source} is empty while the reference snapshot {reference.name} "
             "is not: is the source mounted? (nothing was copied; --allow-shrink accepts it)"
         )
+
+    def _check_layout(self, reference: SnapshotName | None) -> None:
+        """Refuse (ConfigError, with an event) a source whose trailing slash would give
+        the new snapshot another layout than its reference: with no file in the same
+        place, nothing would be hard-linked and every snapshot after the switch would
+        be a full copy. ``force-layout`` accepts the switch."""
+        if reference is None or self.config.force_layout:
+            return
+        problem = layout_mismatch(
+            self.store.path(reference.name),
+            self._reference_source(reference),
+            source_top(self.transport),
+            self.transport.local_source(),
+        )
+        if problem is None:
+            return
+        self.event(EventKind.CREATE_FAILED, error=problem)
+        raise ConfigError(
+            f"the reference snapshot {reference.name} {problem}; "
+            "add or remove the trailing slash of source-dir to keep the layout, or "
+            "--force-layout to switch (that snapshot is then a full copy)"
+        )
+
+    def _reference_source(self, reference: SnapshotName) -> str | None:
+        """The source the reference was copied from, as its metadata recorded it."""
+        from . import metadata
+
+        loaded = metadata.load(self.store.dest_dir, reference.creation)
+        return loaded.metadata.source if loaded.metadata is not None else None
 
     def _unverified(self, plan: CreatePlan, stats: Mapping[str, int]) -> str | None:
         """A complete verdict without rsync's own statistics is not believed."""
@@ -499,27 +539,28 @@ class Job:
         return next((s for s in complete if s.creation == chosen), complete[-1])
 
     def _prepare_metadata(self, plan: CreatePlan) -> None:
-        """Forget the resumed or recycled snapshot; have rsync log its --stats."""
-        from .lock import rsync_log_path, stale_rsync_logs
-
+        """Forget the resumed or recycled snapshot (its document no longer applies)."""
         if plan.reuse is not None:
             self._forget(plan.reuse)
-        if self.transport.name != "rsync" or len(plan.argv) < 3:
-            return
+
+    def _open_stats_log(self, plan: CreatePlan) -> str | None:
+        """Create the (empty) file rsync logs its --stats into, dropping stale ones a
+        crashed dss left; why it cannot be, or None. (Without statistics a copy is
+        never believed, so there is no point in starting one.)"""
+        if plan.stats_log is None:
+            return None
+        from .lock import stale_rsync_logs
+
         for stale in stale_rsync_logs(self.store.dest_dir, plan.creation):
             with contextlib.suppress(OSError):
                 os.unlink(stale)
         try:
-            plan.stats_log = rsync_log_path(self.store.dest_dir, plan.creation)
+            os.makedirs(os.path.dirname(plan.stats_log), mode=0o755, exist_ok=True)
             with open(plan.stats_log, "w"):
                 pass
         except OSError as exc:
-            # Without statistics the copy cannot be verified: finish_create refuses it.
-            log.warning("no rsync statistics for %s: %s", plan.name, exc)
-            plan.stats_log = None
-            return
-        # Before the two operands (source, destination) the rsync transport ends with.
-        plan.argv[-2:-2] = ["--stats", f"--log-file={plan.stats_log}", "--log-file-format="]
+            return f"cannot create {plan.stats_log} for rsync's statistics: {exc.strerror}"
+        return None
 
     def _stats(self, plan: CreatePlan) -> dict[str, int]:
         """The --stats figures rsync logged for ``plan`` (the log is removed)."""
@@ -587,6 +628,61 @@ class Job:
         if limit is None:
             return screened
         return gate.Screened(screened.allowed[:limit], screened.refused)
+
+
+def source_top(transport: Transport) -> str | None:
+    """The one directory a snapshot holds the source in (a local source without a
+    trailing slash), None when it holds the source's own entries."""
+    top = getattr(transport, "source_top", None)
+    return top() if callable(top) else None
+
+
+def layout_mismatch(
+    reference: str, recorded: str | None, top: str | None, local_source: str | None
+) -> str | None:
+    """How the reference snapshot's layout differs from what the configured source
+    makes, or None. ``recorded`` is the source the reference's metadata names (its
+    trailing slash decides); without metadata (a snapshot of the original dss) the
+    directory decides: a single top-level directory named like the source holds it
+    wrapped. When the source itself holds only such a directory, the two layouts
+    cannot be told apart and nothing is refused."""
+    if recorded:
+        had_top = None if recorded.endswith("/") else os.path.basename(recorded)
+        if (had_top is None) == (top is None):
+            return None
+        name = had_top or top
+        wrapped, shown = had_top is not None, ""
+    else:
+        name = top or (os.path.basename(local_source.rstrip("/")) if local_source else None)
+        if not name:
+            return None
+        try:
+            entries = os.listdir(reference)
+        except OSError:
+            return None
+        wrapped = entries == [name] and os.path.isdir(os.path.join(reference, name))
+        if not entries or wrapped == (top is not None):
+            return None
+        if local_source is not None and _entries(local_source) == [name]:
+            return None  # /data holding only data/: both layouts look alike
+        shown = " (" + ", ".join(sorted(entries)[:3]) + (", ..." if len(entries) > 3 else "") + ")"
+    if wrapped:
+        return (
+            f"holds only {name}/... (copied from a source-dir without a trailing slash), "
+            "but the configured source-dir ends in '/' and makes snapshots of the "
+            "source's own entries"
+        )
+    return (
+        f"holds the source's own entries{shown}, but the configured source-dir has no "
+        f"trailing slash and makes snapshots holding {name}/..."
+    )
+
+
+def _entries(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
 
 
 def _is_empty(path: str) -> bool | None:

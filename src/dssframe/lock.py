@@ -91,9 +91,7 @@ def rsync_log_path(dest_dir: str, creation: int) -> str:
     """Where rsync logs its ``--stats`` while copying a snapshot of ``dest_dir``:
     ``<dest>/.dssframe/rsync-<creation>.log``, beside the lock (so creating a snapshot
     needs nothing but the destination; the log is removed when the copy ends)."""
-    directory = os.path.join(os.path.abspath(dest_dir), ".dssframe")
-    os.makedirs(directory, mode=0o755, exist_ok=True)
-    return os.path.join(directory, f"rsync-{creation}.log")
+    return os.path.join(os.path.abspath(dest_dir), ".dssframe", f"rsync-{creation}.log")
 
 
 def stale_rsync_logs(dest_dir: str, keep: int) -> list[str]:

@@ -79,6 +79,24 @@ def resolve_target(job: Job, target: str | None) -> Endpoint:
     return Endpoint(os.path.join(path, ""), os.path.join(path, ""), None, path, is_source)
 
 
+def content_root(job: Job, snap: Snapshot) -> str:
+    """Where the source's own entries are in ``snap`` (ending in ``/``): the snapshot
+    directory, or -- for a source copied without a trailing slash -- the one
+    directory named like the source inside it."""
+    from .job import source_top
+
+    top = source_top(job.transport) if job.config.source_dir else None
+    if top is not None:
+        inner = os.path.join(snap.path, top)
+        try:
+            wrapped = os.listdir(snap.path) == [top] and os.path.isdir(inner)
+        except OSError:
+            wrapped = False
+        if wrapped:
+            return os.path.join(inner, "")
+    return os.path.join(snap.path, "")
+
+
 def _dest_filters(endpoint: Endpoint, dest_dir: str, rule: str) -> list[str]:
     """A filter keeping the destination dir out of a restore into a directory that
     contains it; refuse a target inside the destination dir."""
@@ -142,7 +160,7 @@ def source_changes(job: Job, endpoint: Endpoint, against: Snapshot) -> list[Chan
         argv += ["-s", "-e", shlex.join(endpoint.ssh)]
     argv += list(job.config.rsync_option)
     argv += _dest_filters(endpoint, job.store.dest_dir, "-")
-    changes = itemize([*argv, endpoint.argument, os.path.join(against.path, "")])
+    changes = itemize([*argv, endpoint.argument, content_root(job, against)])
     # Compared in the copy direction: "create" in the snapshot is added in the source.
     words = {"create": "added", "delete": "deleted", "change": "changed"}
     return [
@@ -207,7 +225,7 @@ def restore(
     endpoint = resolve_target(job, target)
     protect = _dest_filters(endpoint, store.dest_dir, "P")
     argv = rsync_argv(job, endpoint, *protect)
-    operands = [os.path.join(snap.path, ""), endpoint.argument]
+    operands = [content_root(job, snap), endpoint.argument]
     notes: list[str] = []
     if not endpoint.is_source:
         assert endpoint.local is not None

@@ -19,7 +19,7 @@ RunDss = Callable[..., subprocess.CompletedProcess[str]]  # the run_dss fixture
 
 def write_config(path: Path, sink: HttpSink, source: Path, dest: Path, extra: str = "") -> Path:
     path.write_text(
-        f'source-dir = "{source}"\n'
+        f'source-dir = "{source}/"\n'
         f'dest-dir = "{dest}"\n'
         f"{extra}"
         'notify = ["apprise"]\n'

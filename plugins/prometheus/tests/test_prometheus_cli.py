@@ -35,7 +35,7 @@ def test_create_runs_update_the_textfile(
     dest.mkdir()
     textfile = tmp_path / "textfile" / "dss.prom"
     textfile.parent.mkdir()
-    common = (f'source-dir = "{source}"\ndest-dir = "{dest}"\n'
+    common = (f'source-dir = "{source}/"\ndest-dir = "{dest}"\n'
               f'min-free-mb = 1\nmin-free-percent = 0\nnotify = ["prometheus"]\n')
     table = f'[plugins.prometheus]\ntextfile = "{textfile}"\n'
     good = tmp_path / "good.toml"

@@ -129,10 +129,27 @@ class RsyncTransport:
         return f"{login}{self.host_spec}:{path}"
 
     def source_display(self) -> str:
-        source = os.path.join(self.config.require("source-dir"), "")
+        """A local source exactly as configured (made absolute), with or without its
+        trailing slash; a remote one as ``user@host:dir/`` (the original always adds
+        the slash there)."""
+        configured = self.config.require("source-dir")
         if not self.remote:
-            return os.path.join(os.path.abspath(source), "")
-        return self._remote_spec(source)
+            absolute = os.path.abspath(configured)
+            slash = "/" if configured.endswith("/") and absolute != "/" else ""
+            return absolute + slash
+        return self._remote_spec(os.path.join(configured, ""))
+
+    def source_top(self) -> str | None:
+        """The one directory each snapshot holds the source in, or None when it holds
+        the source's own entries. Like the original, a local source goes to rsync as
+        written: without a trailing slash rsync copies the directory itself, so the
+        snapshot holds ``<basename>/...``."""
+        if self.remote:
+            return None
+        display = self.source_display()
+        if display.endswith("/"):
+            return None
+        return os.path.basename(display)
 
     def local_source(self) -> str | None:
         return None if self.remote else os.path.abspath(self.config.require("source-dir"))
