@@ -166,3 +166,65 @@ def test_create_and_prune_need_nothing_but_the_destination(
         assert result.returncode == 0, result.stderr
         assert "Traceback" not in result.stderr
     assert len([s for s in snapshots(dest) if s.complete]) == 1
+
+
+# --- the original's option-style command line -------------------------------------
+
+
+def test_original_command_lines_are_translated() -> None:
+    from dssframe.original_cli import is_option_style, translate
+
+    assert not is_option_style(["ls"]) and not is_option_style(["--", "--create"])
+    t = translate(["-R", "-d", "-c", "/root/.dssrc", "-u4", "--num-intervals=6",
+                   "-O", "--exclude", "--rsync-option", "/proc", "-D"])
+    assert (t.command, t.config_file, t.dry_run, t.arguments) == (
+        "run", "/root/.dssrc", True, ["--daemon"])
+    assert t.overrides == {"unit-interval": "4", "num-intervals": "6",
+                           "rsync-option": ["--exclude", "/proc"]}
+    assert translate(["--kill", "-w"]).arguments == ["--wait"]
+    assert translate(["--ls", "--dest-dir", "/b", "--keep-redundant"]).overrides == {
+        "dest-dir": "/b", "keep-redundant": True}
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--create", "--ls"], "exactly one"),
+        (["--ls", "--frobnicate"], "unknown option '--frobnicate'"),
+        (["--ls", "-u"], "needs a value"),
+        (["--ls", "-d"], "--daemon goes with --run"),
+        (["--ls", "--keep-redundant=yes"], "takes no value"),
+    ],
+)
+def test_a_bad_original_command_line_is_one_line_and_exit_2(
+    run_dss: RunDss, argv: list[str], message: str
+) -> None:
+    result = run_dss(*argv)
+    assert result.returncode == 2
+    assert result.stderr.startswith("dss: error:") and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.usefixtures("rsync")
+def test_an_existing_cron_line_runs_unchanged(
+    run_dss: RunDss, source: Path, dest: Path, tmp_path: Path
+) -> None:
+    """``dss --create`` with the original's ~/.dssrc (read directly, not imported),
+    then ``-L``, ``--prune -D``, and ``-c FILE`` for another option file."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".dssrc").write_text(
+        f'source-dir "{source}/"\ndest-dir {dest}\nunit-interval 4\nnum-intervals 5\n'
+    )
+    env = {**os.environ, "HOME": str(home)}
+    env.pop("DSSFRAME_CONFIG", None)
+    created = run_dss("--create", env=env, check=True)
+    (snap,) = snapshots(dest)
+    assert created.stdout.strip() == str(dest / snap.name)
+    listed = run_dss("-L", env=env, check=True)
+    assert listed.stdout == f"0\t{snap.name}\t  0:00\n"
+    pruned = run_dss("--prune", "-D", env=env, check=True)
+    assert pruned.stdout == "" and snapshots(dest) == [snap]
+    other = tmp_path / "other.dssrc"
+    other.write_text(f"dest-dir {dest}\n")
+    assert run_dss("--ls", "-c", str(other), check=True).stdout == listed.stdout

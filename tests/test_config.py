@@ -295,10 +295,16 @@ def test_invalid_toml_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="invalid TOML") as info:
         load(str(path), {})
     assert str(path) in str(info.value)
-    # a dssrc line is not TOML either
-    path = write(tmp_path / "dssrc.toml", 'source-dir "/home"\n')
-    with pytest.raises(ConfigError, match="invalid TOML"):
-        load(str(path), {})
+    # an original option file is read directly (dss -c ~/.dssrc)...
+    path = write(tmp_path / "dssrc", 'source-dir "/home"\nunit-interval 2\nkeep-redundant\n')
+    config = load(str(path), {})
+    assert config.source_dir == "/home" and config.unit_interval == 2 * 86400
+    assert config.keep_redundant is True
+    # ...but not one with an unknown option or a bad value: that is bad TOML then
+    for text in ('source-dir "/home"\nfrobnicate 3\n', "num-intervals many\n"):
+        path = write(tmp_path / "bad-dssrc", text)
+        with pytest.raises(ConfigError, match="invalid TOML"):
+            load(str(path), {})
 
 
 def test_unreadable_file_is_an_error(tmp_path: Path) -> None:

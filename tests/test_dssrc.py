@@ -74,8 +74,8 @@ def test_realistic_dssrc_converts_to_accepted_toml(tmp_path: Path) -> None:
     assert config.pre_create_hook == "/usr/local/bin/db-freeze --wait"
     assert config.post_create_hook == "echo 'snapshot done' | logger"
     assert config.pre_remove_hook == "test -d /backup"
-    # daemon and dry-run belong on the command line and are dropped
-    assert "daemon" not in raw and "dry-run" not in raw
+    # daemon and dry-run map to keys of the same name, as everything else does
+    assert raw["daemon"] is True and raw["dry-run"] is True
     # whatever is not in the .dssrc keeps our default
     assert config.no_resume is False
     assert config.retention == Config().retention
@@ -233,3 +233,65 @@ def test_write_atomically_refuses_even_an_empty_existing_file(tmp_path: Path) ->
     with pytest.raises(ConfigError):
         write_atomically(str(target), "x\n", force=False)
     assert target.read_bytes() == b""
+
+
+#: Every option of the original's dss.ggo (0.1.4), plus 1.0's min-complete,
+#: max-rsync-errors, checksum and mountpoint, with the key and value it must become.
+EVERY_OPTION = [
+    ("daemon", "", "daemon", True),
+    ("dry-run", "", "dry-run", True),
+    ("loglevel", "2", "loglevel", "notice"),
+    ("logfile", "/var/log/dss.log", "logfile", "/var/log/dss.log"),
+    ("remote-host", "fileserver", "remote-host", "fileserver"),
+    ("remote-user", "backup", "remote-user", "backup"),
+    ("source-dir", '"/srv/my data"', "source-dir", "/srv/my data"),
+    ("dest-dir", "/backup", "dest-dir", "/backup"),
+    ("no-resume", "", "no-resume", True),
+    ("rsync-option", "--numeric-ids", "rsync-option", ["--numeric-ids"]),
+    ("unit-interval", "3", "unit-interval", "3d"),
+    ("num-intervals", "6", "num-intervals", 6),
+    ("pre-create-hook", '"/usr/local/bin/freeze --all"', "pre-create-hook",
+     "/usr/local/bin/freeze --all"),
+    ("post-create-hook", "/usr/local/bin/thaw", "post-create-hook", "/usr/local/bin/thaw"),
+    ("pre-remove-hook", "/bin/true", "pre-remove-hook", "/bin/true"),
+    ("post-remove-hook", "logger", "post-remove-hook", "logger"),
+    ("exit-hook", "/usr/local/bin/mail-admin", "exit-hook", "/usr/local/bin/mail-admin"),
+    ("min-free-mb", "500", "min-free-mb", 500),
+    ("min-free-percent", "3", "min-free-percent", 3),
+    ("min-free-percent-inodes", "1", "min-free-percent-inodes", 1),
+    ("keep-redundant", "", "keep-redundant", True),
+    ("min-complete", "2", "min-complete", 2),
+    ("max-rsync-errors", "5", "max-rsync-errors", 5),
+    ("checksum", "10", "checksum", 10),
+    ("mountpoint", "", "mountpoint", True),
+]
+
+
+def test_every_option_of_the_original_round_trips(tmp_path: Path) -> None:
+    lines = [f"{name} {value}".rstrip() for name, value, _, _ in EVERY_OPTION]
+    dssrc = tmp_path / ".dssrc"
+    dssrc.write_text("\n".join(lines) + "\n")
+    raw = tomllib.loads(convert(str(dssrc)))
+    for _, _, key, expected in EVERY_OPTION:
+        assert raw[key] == expected, key
+    config = build(raw, {}, "imported.toml")
+    assert config.daemon and config.dry_run and config.mountpoint and config.no_resume
+    assert config.unit_interval == 3 * 86400 and config.loglevel == "notice"
+
+
+@pytest.mark.parametrize(
+    "line, why",
+    [
+        ("config-file /etc/other.dssrc", "cannot name another one"),
+        ("frobnicate 3", "unknown dss option 'frobnicate'"),
+        ("min-free-mb", "needs a value"),
+    ],
+)
+def test_what_cannot_be_mapped_is_refused_naming_the_line(
+    tmp_path: Path, line: str, why: str
+) -> None:
+    dssrc = tmp_path / ".dssrc"
+    dssrc.write_text(f"dest-dir /backup\n# a comment\n{line}\n")
+    with pytest.raises(ConfigError, match=why) as info:
+        convert(str(dssrc))
+    assert f"{dssrc}:3:" in str(info.value)

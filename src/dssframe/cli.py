@@ -98,11 +98,12 @@ def main_options(
         "loglevel": loglevel,
     }
     overrides = {key: value for key, value in given.items() if value is not None}
+    # A State handed in (the original's option-style command line) keeps what it holds.
     state = ctx.obj if isinstance(ctx.obj, State) else State()
-    state.config_file = config
-    state.overrides = overrides
-    state.dry_run = dry_run
-    state.plugin_modules = list(plugin or [])
+    state.config_file = config or state.config_file
+    state.overrides = {**state.overrides, **overrides}
+    state.dry_run = dry_run or state.dry_run
+    state.plugin_modules = state.plugin_modules + list(plugin or [])
     ctx.obj = state
 
 
@@ -334,12 +335,14 @@ def builtin_command_names() -> set[str]:
     return names | {group.name or "" for group in app.registered_groups}
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the full command line: errors become one line and an exit status."""
+def main(argv: list[str] | None = None, state: State | None = None) -> int:
+    """Entry point of the full command line: errors become one line and an exit status.
+    ``state`` pre-sets global options (the original's command line is translated into
+    one, see :mod:`dssframe.original_cli`)."""
     from .entry import reporting_errors
 
     args = sys.argv[1:] if argv is None else list(argv)
-    state = State()
+    state = state or State()
 
     def run() -> int:
         modules, command = preparse(args)

@@ -39,7 +39,7 @@ def run_command(
     config = state.config()
     reload = functools.partial(daemon_module.reload_config, state.config_file, state.overrides)
     logfile = None
-    if daemon:
+    if daemon or config.daemon:
         logfile = config.logfile or daemon_module.default_logfile()
     loop = daemon_module.RunLoop(config, state.host(), reload, logfile=logfile)
     ready = None

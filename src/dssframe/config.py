@@ -182,6 +182,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("retry-delay", _seconds, 60, "seconds before a failed create is retried"),
     Option("checksum", _int_range(0, 1000), 0, "per-mille chance of rsync --checksum"),
     Option("mountpoint", _bool, False, "refuse unless dest-dir is a mount point"),
+    Option("daemon", _bool, False, "dss run detaches and logs to logfile (as run --daemon)"),
+    Option("dry-run", _bool, False, "every command only shows what it would do"),
     Option("source-mountpoint", _bool, False, "refuse unless a local source-dir is a mount point"),
     Option("min-shrink-percent", _int_range(0, 100), 50, "fail a snapshot holding fewer % of "
            "its reference's files (0: off)"),
@@ -240,6 +242,8 @@ class Config(NamedTuple):
     retry_delay: int = 60
     checksum: int = 0
     mountpoint: bool = False
+    daemon: bool = False
+    dry_run: bool = False
     source_mountpoint: bool = False
     min_shrink_percent: int = 50
     allow_shrink: bool = False
@@ -315,20 +319,33 @@ def resolve_path(explicit: str | None) -> tuple[str, bool]:
 
 
 def read_file(path: str, required: bool) -> dict[str, Any]:
-    """The raw TOML table of ``path`` ({} when optional and missing)."""
+    """The raw table of ``path`` ({} when optional and missing): TOML, or an original
+    dss option file (``~/.dssrc``: ``option value`` lines), which is read directly
+    when the text is not TOML but is a valid option file."""
     try:
         with open(path, "rb") as handle:
-            import tomllib  # only when there is a file to parse
-
-            return tomllib.load(handle)
+            data = handle.read()
     except FileNotFoundError:
         if required:
             raise ConfigError(f"config file {path} does not exist") from None
         return {}
-    except ValueError as exc:  # tomllib.TOMLDecodeError
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    import tomllib  # only when there is a file to parse
+
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file") from None
+    except ValueError as exc:  # tomllib.TOMLDecodeError
+        from .dssrc import parse_raw
+
+        try:
+            raw = parse_raw(data.decode("utf-8"), path)
+            validate(raw, path)  # only a valid option file is taken for one
+        except ConfigError:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        return raw
 
 
 def build(file_values: Mapping[str, Any], overrides: Mapping[str, Any], path: str | None) -> Config:

@@ -147,11 +147,17 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: list[str]) -> int:
     lean = parse_lean(args)
     if lean is None:
+        from . import original_cli
         from .cli import main as full_main
         from .cli import preparse
 
         gc.freeze()  # the loaded modules: never rescanned, even by a months-long ``run``
         gc.enable()
+        if original_cli.is_option_style(args):  # dss --create, dss -R -c ~/.dssrc ...
+            if "--run" in args or "-R" in args:
+                return original_cli.run(args)
+            with _sigterm_unwinds():
+                return original_cli.run(args)
         if preparse(args)[1] == "run":  # the run loop handles its signals itself
             return full_main(args)
         with _sigterm_unwinds():

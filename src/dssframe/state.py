@@ -39,6 +39,7 @@ class State:
             loaded = config.load(self.config_file, self.overrides)
             logs.setup(loaded.loglevel)
             self._config = self.host().apply_settings(loaded)
+            self.dry_run = self.dry_run or loaded.dry_run  # dry-run in the file (.dssrc)
         return self._config
 
     def host(self) -> PluginHost:
