@@ -128,3 +128,18 @@ def test_a_name_whose_completion_is_in_the_future_is_never_listed_or_touched(
     assert future not in listing and old in listing
     run_dss("--dest-dir", str(dest), "prune", check=True)
     assert (dest / future).is_dir() and not (dest / old).exists()
+
+
+def test_a_symlinked_source_without_the_slash_is_refused(
+    run_dss: RunDss, source: Path, dest: Path, tmp_path: Path
+) -> None:
+    """rsync would copy the link itself: a snapshot holding one symbolic link."""
+    link = tmp_path / "link"
+    link.symlink_to(source)
+    result = run_dss("--source-dir", str(link), "--dest-dir", str(dest), "create")
+    assert result.returncode == 1
+    assert "is a symbolic link and has no trailing slash" in result.stderr
+    assert snapshots(dest) == []
+    run_dss("--source-dir", f"{link}/", "--dest-dir", str(dest), "create", check=True)
+    (snap,) = complete(dest)
+    assert tree_state(snap) == tree_state(source)

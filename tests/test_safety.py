@@ -518,3 +518,22 @@ def test_an_unreadable_source_file_is_tolerated_counted_and_reported(
     stats = created["stats"]
     assert stats["source_errors"] == 1  # type: ignore[index]
     assert "[sender]" in stats["source_error_lines"][0]  # type: ignore[index]
+
+
+def test_a_destination_that_cannot_be_locked_is_an_event(
+    run_dss: RunDss, source: Path, tmp_path: Path, events: tuple[dict[str, str], Path]
+) -> None:
+    """A read-only destination: the lock cannot be created; one line, exit 1, event."""
+    import faultfs
+
+    env, log = events
+    with faultfs.tmpfs(tmp_path / "ro", size="1m") as mount:
+        (mount / "dest").mkdir()
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        result = run_dss("-p", "recorder", "--source-dir", f"{source}/", "--dest-dir",
+                         str(mount / "dest"), "create", env=env)
+        assert result.returncode == 1
+        assert "Read-only file system" in error_line(result.stderr)
+        assert [e["kind"] for e in kinds(log)] == ["create-failed"]
+        listing = run_dss("--dest-dir", str(mount / "dest"), "ls", check=True)  # no lock
+        assert listing.stdout == ""

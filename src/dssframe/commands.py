@@ -41,14 +41,16 @@ def create(
             echo(f"# {plan.reuse_reason}: {plan.reuse.name} -> {plan.name}")
         echo(shlex.join(plan.argv))
         return
+    from .errors import DssError
     from .events import EventKind
     from .lock import DestLock, LockedError
 
     lock = DestLock(job.store.dest_dir)
     try:
         lock.acquire()
-    except LockedError as exc:
-        job.event(EventKind.CREATE_FAILED, error=str(exc), reason="locked")
+    except DssError as exc:  # held by another dss, or a destination we cannot write
+        reason = "locked" if isinstance(exc, LockedError) else None
+        job.event(EventKind.CREATE_FAILED, error=str(exc), reason=reason)
         raise
     try:
         snapshot = job.create(progress=sys.stderr.isatty())

@@ -358,6 +358,12 @@ class Job:
             return f"source-dir {source} does not exist"
         if not os.path.isdir(source):
             return f"source-dir {source} is not a directory"
+        if source_top(self.transport) is not None and os.path.islink(source):
+            # rsync copies a symbolic link itself: the snapshot would hold only the link
+            return (
+                f"source-dir {source} is a symbolic link and has no trailing slash: rsync "
+                f"would copy the link, not the directory (write {source}/)"
+            )
         if self.config.source_mountpoint and not os.path.ismount(source):
             return f"source-dir {source} is not a mount point (option source-mountpoint)"
         return None
