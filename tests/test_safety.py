@@ -537,3 +537,28 @@ def test_a_destination_that_cannot_be_locked_is_an_event(
         assert [e["kind"] for e in kinds(log)] == ["create-failed"]
         listing = run_dss("--dest-dir", str(mount / "dest"), "ls", check=True)  # no lock
         assert listing.stdout == ""
+
+
+@pytest.mark.usefixtures("rsync")
+def test_a_shrunken_source_never_costs_a_recycled_complete_snapshot(
+    run_dss: RunDss, tmp_path: Path, dest: Path
+) -> None:
+    """With an outdated complete snapshot that create would recycle, a source shrunk
+    below min-shrink-percent fails without touching it; a healthy source recycles it."""
+    source = _many_files(tmp_path / "src", 40)
+    opts = ["--source-dir", f"{source}/", "--dest-dir", str(dest)]
+    run_dss(*opts, "create", check=True)
+    (good,) = complete(dest)
+    now = int(time.time())
+    outdated = dest / naming.complete_name(now - 40 * DAY, now - 40 * DAY + 60)
+    subprocess.run(["cp", "-al", str(good), str(outdated)], check=True)
+    dry = run_dss(*opts, "--dry-run", "create", check=True).stdout
+    assert f"# recycle outdated: {outdated.name}" in dry  # healthy: it would be reused
+    for i in range(30):
+        (source / f"f{i:03d}").unlink()
+    dry = run_dss(*opts, "--dry-run", "create", check=True).stdout
+    assert "recycle" not in dry
+    result = run_dss(*opts, "create")
+    assert result.returncode == 1 and "min-shrink-percent" in result.stderr
+    assert outdated.is_dir() and good.is_dir()
+    assert tree_state(outdated) == tree_state(good)  # untouched

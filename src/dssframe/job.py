@@ -223,9 +223,34 @@ class Job:
         if snapshots[-1].incomplete:
             return snapshots[-1], "resume"
         protected = {reference.creation: REFERENCE} if reference else {}
+        safe: bool | None = None  # whether a complete snapshot may be recycled
         for removal in self.removal_plan(snapshots, now, protected).allowed:
+            if removal.snapshot.complete:
+                if safe is None:
+                    safe = self._source_not_shrunk(reference)
+                if not safe:
+                    continue  # a leftover may still be reused
             return removal.snapshot, f"recycle {removal.reason.value}"
         return None, None
+
+    def _source_not_shrunk(self, reference: SnapshotName | None) -> bool:
+        """Whether the local source holds at least ``min-shrink-percent`` of the
+        reference's entries, counted before a complete snapshot is recycled: if the
+        shrink guard failed the copy afterwards, the recycled snapshot would be lost
+        for nothing. The count stops as soon as it is enough. A remote source cannot
+        be counted beforehand, so only leftovers are recycled for it."""
+        percent = self.config.min_shrink_percent
+        if reference is None or self.config.allow_shrink or percent == 0:
+            return True
+        source = self.transport.local_source()
+        if source is None:
+            return False
+        before = self._reference_files(reference)
+        if before is None:
+            return False
+        needed = -(-before * percent // 100)
+        found = count_entries(source, limit=needed)
+        return found is not None and found >= needed
 
     # --- effects -------------------------------------------------------------------
 
@@ -700,9 +725,10 @@ def _is_empty(path: str) -> bool | None:
         return None
 
 
-def count_entries(top: str) -> int | None:
+def count_entries(top: str, limit: int | None = None) -> int | None:
     """Entries below ``top`` plus ``top`` itself, as rsync's "Number of files" counts
-    them (symbolic links are not followed); None when ``top`` cannot be read."""
+    them (symbolic links are not followed), or ``limit`` as soon as that many are
+    found; None when ``top`` cannot be read."""
     count = 1
     stack = [top]
     try:
@@ -710,6 +736,8 @@ def count_entries(top: str) -> int | None:
             with os.scandir(stack.pop()) as entries:
                 for entry in entries:
                     count += 1
+                    if limit is not None and count >= limit:
+                        return count
                     if entry.is_dir(follow_symlinks=False):
                         stack.append(entry.path)
     except OSError:
