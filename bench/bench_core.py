@@ -172,7 +172,7 @@ def bench_create(bench: Bench) -> None:
     plain_prev = plain_root / "s000"
     t_plain0 = timed(["rsync", "-a", "--delete", f"{src}/", f"{plain_prev}/"])
     t_dss0 = timed(
-        bench.dss_argv("--source-dir", str(src), "--dest-dir", str(dss_dest), "create"), bench.env
+        bench.dss_argv("--source-dir", f"{src}/", "--dest-dir", str(dss_dest), "create"), bench.env
     )
     log(
         f"   initial full copies (untimed for the table): rsync {fmt_s(t_plain0)}, "
@@ -198,7 +198,7 @@ def bench_create(bench: Bench) -> None:
             f"{src}/",
             f"{plain_dest}/",
         ]
-        dss_argv = bench.dss_argv("--source-dir", str(src), "--dest-dir", str(dss_dest), "create")
+        dss_argv = bench.dss_argv("--source-dir", f"{src}/", "--dest-dir", str(dss_dest), "create")
         first_dss = rnd % 2 == 1
         order = [("dss", dss_argv), ("rsync", plain_argv)]
         if not first_dss:
@@ -226,7 +226,7 @@ def bench_create(bench: Bench) -> None:
 
     # The fixed cost: start-up, config, plugins, scan and plan, without the copy.
     dry_argv = bench.dss_argv(
-        "--source-dir", str(src), "--dest-dir", str(dss_dest), "--dry-run", "create"
+        "--source-dir", f"{src}/", "--dest-dir", str(dss_dest), "--dry-run", "create"
     )
     dry_times = [timed(dry_argv, bench.env) for _ in range(max(5, 2 * args.rounds))]
     log(f"   dss create --dry-run {fmt_s(median(dry_times))} ({spread(dry_times)})")
@@ -669,12 +669,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def warm_up(bench: Bench) -> None:
     """Run each kind of command once untimed (fills the bytecode cache)."""
     empty = bench.run_dir / "warm-up"
-    empty.mkdir()
-    d = str(empty)
+    (empty / "source").mkdir(parents=True)
+    d, s = str(empty), f"{empty / 'source'}/"
     for argv in (
         [bench.python, "-c", "pass"],
         bench.dss_argv("--dest-dir", d, "ls"),
-        bench.dss_argv("--source-dir", d, "--dest-dir", d, "--dry-run", "create"),
+        bench.dss_argv("--source-dir", s, "--dest-dir", d, "--dry-run", "create"),
         bench.dss_argv("--dest-dir", d, "--dry-run", "prune"),
     ):
         subprocess.run(argv, env=bench.env, capture_output=True, check=False)

@@ -146,7 +146,7 @@ def main() -> int:
         dest.mkdir()
         gen = [sys.executable, str(mktree), "gen", str(src), "--files", str(files)]
         log(run_checked(gen).strip())
-        create = [dss, "--source-dir", str(src), "--dest-dir", str(dest), "create"]
+        create = [dss, "--source-dir", f"{src}/", "--dest-dir", str(dest), "create"]
         run_checked(create, env)
         log(run_checked([sys.executable, str(mktree), "mutate", str(src), "--round", "1"]).strip())
         run_checked(create, env)

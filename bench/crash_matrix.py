@@ -198,7 +198,7 @@ def write_config(matrix: Matrix, dest: Path) -> Path:
     """A TOML config for one destination (the run loop reads it; every command uses it)."""
     conf = dest.parent / f"{dest.name}.toml"
     conf.write_text(
-        f'source-dir = "{matrix.source}"\n'
+        f'source-dir = "{matrix.source}/"\n'
         f'dest-dir = "{dest}"\n'
         f'unit-interval = "{UNIT_INTERVAL}"\n'
         f"num-intervals = {NUM_INTERVALS}\n"
