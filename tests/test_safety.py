@@ -562,3 +562,94 @@ def test_a_shrunken_source_never_costs_a_recycled_complete_snapshot(
     assert result.returncode == 1 and "min-shrink-percent" in result.stderr
     assert outdated.is_dir() and good.is_dir()
     assert tree_state(outdated) == tree_state(good)  # untouched
+
+
+# --- a reused directory never changes another snapshot --------------------------------
+
+
+@pytest.mark.usefixtures("rsync")
+@pytest.mark.parametrize("how", ["resume", "recycle"])
+def test_an_attribute_change_never_reaches_older_snapshots_through_a_reused_dir(
+    run_dss: RunDss, source: Path, dest: Path, how: str
+) -> None:
+    """Found by test_safety_model: rsync changes a kept file's mode in place, so a
+    reused directory whose files are hard links to older snapshots would change those
+    snapshots too. The reused directory's shared files are removed first."""
+    opts = ["--source-dir", f"{source}/", "--dest-dir", str(dest)]
+    run_dss(*opts, "create", check=True)
+    (first,) = complete(dest)
+    before = tree_state(first)
+    time.sleep(1.05)
+    now = int(time.time())
+    if how == "resume":  # an interrupted copy, made against the first snapshot
+        reused = dest / f"{now}-incomplete"
+    else:  # an outdated snapshot, all hard links to the first one
+        reused = dest / naming.complete_name(now - 40 * DAY, now - 40 * DAY + 60)
+    subprocess.run(["cp", "-al", str(first), str(reused)], check=True)
+    (source / "a.txt").chmod(0o600)
+    os.chown(source / "sub" / "b.bin", 1234, 1234)
+    time.sleep(1.05)
+    dry = run_dss(*opts, "--dry-run", "create", check=True).stdout
+    assert reused.name in dry  # it really is reused
+    run_dss(*opts, "create", check=True)
+    assert tree_state(first) == before
+    assert (first / "a.txt").stat().st_mode & 0o777 == 0o644
+    assert (first / "sub" / "b.bin").stat().st_uid != 1234
+    newest = complete(dest)[-1]
+    assert tree_state(newest) == tree_state(source)
+    assert (newest / "empty").stat().st_ino == (first / "empty").stat().st_ino  # still linked
+
+
+PINNING_HOOK = '''
+import os
+from dssframe import hookimpl, naming, pins
+
+@hookimpl
+def dssframe_pre_create(config, destination):
+    """Pin the snapshot this create is about to recycle, while create waits for us."""
+    victim = os.environ["DSS_VICTIM"]
+    parsed = naming.parse(victim)
+    pins.pin(config.dest_dir, pins.Pin(parsed.creation, victim, None, "pinned meanwhile"))
+    return None
+'''
+
+
+@pytest.mark.usefixtures("rsync")
+def test_a_pin_taken_while_create_waits_for_its_hook_is_honoured(
+    run_dss: RunDss, source: Path, dest: Path, tmp_path: Path
+) -> None:
+    """Found by test_safety_model: the directory to recycle is chosen before the
+    pre-create hook runs; the gate looks again, under the removal lock, before the
+    rename."""
+    opts = ["--source-dir", f"{source}/", "--dest-dir", str(dest)]
+    run_dss(*opts, "create", check=True)
+    (first,) = complete(dest)
+    now = int(time.time())
+    victim = dest / naming.complete_name(now - 40 * DAY, now - 40 * DAY + 60)
+    subprocess.run(["cp", "-al", str(first), str(victim)], check=True)
+    assert f"# recycle outdated: {victim.name}" in run_dss(*opts, "--dry-run", "create",
+                                                            check=True).stdout
+    (tmp_path / "pinner.py").write_text(PINNING_HOOK)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "DSS_VICTIM": victim.name}
+    time.sleep(1.05)
+    result = run_dss("-p", "pinner", *opts, "create", env=env, check=True)
+    assert "not reusing" in result.stderr and "pinned" in result.stderr
+    assert victim.is_dir() and tree_state(victim) == tree_state(first)
+    assert len(complete(dest)) == 3
+
+
+@pytest.mark.usefixtures("rsync")
+def test_no_two_snapshots_share_a_creation_second(
+    run_dss: RunDss, source: Path, dest: Path, tmp_path: Path
+) -> None:
+    """With no-resume, an aborted copy of this very second must not block the next."""
+    config = tmp_path / "c.toml"
+    config.write_text("no-resume = true\n")
+    now = int(time.time())
+    for creation in (now, now + 1, now + 2):
+        (dest / f"{creation}-incomplete").mkdir()
+    time.sleep(max(0.0, now + 2 - time.time()))
+    run_dss("-c", str(config), "--source-dir", f"{source}/", "--dest-dir", str(dest), "create",
+            check=True)
+    creations = [s.creation for s in snapshots(dest)]
+    assert len(creations) == len(set(creations)) == 4

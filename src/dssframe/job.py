@@ -189,6 +189,10 @@ class Job:
     def plan_create(self, progress: bool = False) -> CreatePlan:
         now = self.now()
         snapshots = self.store.scan(now)
+        if any(s.creation == now for s in snapshots):
+            # The creation epoch is the identity: never a second snapshot of one second.
+            now = self._completion_time(now)
+            snapshots = self.store.scan(now)
         complete = [s for s in snapshots if s.complete]
         reference = self._reference(complete)
         reuse, why = self._choose_reuse(snapshots, now, reference)
@@ -269,6 +273,36 @@ class Job:
         status, stderr = runner.wait(process)
         return self.finish_create(plan, self.transport.classify(status, stderr))
 
+    def _take_over(self, plan: CreatePlan) -> None:
+        """Rename the resumed or recycled directory to ``plan.name`` and make it safe to
+        copy into -- or, when the gate no longer lets it go, start a fresh directory.
+
+        The choice was made before the pre-create hook ran, which may take long: under
+        the removal lock the gate looks again at a fresh listing (a pin taken
+        meanwhile, a removal by another process). Then every file in the directory
+        that has other hard links is removed (:func:`unshare`): rsync changes a file's
+        mode or owner in place, and on an inode shared with other snapshots that would
+        change them too. rsync links such files again from the reference or copies
+        them; only the directory's own files (a resumed copy's data) are reused."""
+        assert plan.reuse is not None
+        reused = plan.reuse
+        wanted = Removal(reused, Reason.ORPHANED, None, plan.reuse_reason or "")
+        protected = {plan.reference.creation: REFERENCE} if plan.reference else {}
+        with self.store.removal_lock():
+            now = self.now()
+            screened = self.screen([wanted], self.store.scan(now), now, protected)
+            if screened.refused:
+                log.warning(
+                    "not reusing %s: %s; copying into a new directory",
+                    reused.name,
+                    screened.refused[0].why,
+                )
+                plan.reuse, plan.reuse_reason = None, None
+                return
+            log.info("%s: reusing %s as %s", plan.reuse_reason, reused.name, plan.name)
+            self.store.rename(reused.name, plan.name)
+        unshare(self.store.path(plan.name))
+
     def announce(self, plan: CreatePlan) -> None:
         """The CREATE_STARTED event for ``plan``."""
         self.event(
@@ -305,9 +339,8 @@ class Job:
             raise CreateDeferred(f"snapshot creation deferred: {veto}")
         self._fail_before_copy(self._open_stats_log(plan))
         if plan.reuse is not None:
-            log.info("%s: reusing %s as %s", plan.reuse_reason, plan.reuse.name, plan.name)
-            self.store.rename(plan.reuse.name, plan.name)
-        else:
+            self._take_over(plan)
+        if plan.reuse is None:
             self.store.mkdir(plan.name)
         self.busy = {plan.creation: BEING_CREATED}
         if plan.reference is not None:
@@ -714,6 +747,30 @@ def _entries(path: str) -> list[str]:
         return os.listdir(path)
     except OSError:
         return []
+
+
+def unshare(top: str) -> int:
+    """Remove every non-directory entry below ``top`` that has other hard links; how
+    many. (A reused snapshot directory shares most of its files with other snapshots;
+    rsync would change their mode or owner in place.) Entries that cannot be removed
+    stay: rsync then fails on them and the copy is not called complete."""
+    removed = 0
+    stack = [top]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                        elif entry.stat(follow_symlinks=False).st_nlink > 1:
+                            os.unlink(entry.path)
+                            removed += 1
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    return removed
 
 
 def _is_empty(path: str) -> bool | None:
