@@ -65,15 +65,22 @@ def lock_path(dest_dir: str) -> str:
     return os.path.join(os.path.abspath(dest_dir), LOCK_FILE)
 
 
-def holder_text() -> str:
-    """What a lock holder writes into the lock file: ``pid user@host``."""
+def local_identity() -> tuple[str, str]:
+    """(host name, user name) of this process (here, not in :mod:`dssframe.metadata`:
+    the lock is taken before rsync starts, when metadata is not loaded yet)."""
     try:
         import pwd
 
         user = pwd.getpwuid(os.geteuid()).pw_name
     except (ImportError, KeyError):
         user = str(os.geteuid())
-    return f"{os.getpid()} {user}@{os.uname().nodename}"
+    return os.uname().nodename, user  # gethostname() without importing socket
+
+
+def holder_text() -> str:
+    """What a lock holder writes into the lock file: ``pid user@host``."""
+    host, user = local_identity()
+    return f"{os.getpid()} {user}@{host}"
 
 
 def read_holder(fd: int) -> tuple[int | None, str]:

@@ -400,13 +400,9 @@ def stale(dest_dir: str, existing: Iterable[int]) -> list[int]:
 
 def local_identity() -> tuple[str, str]:
     """(host name, user name) of this process."""
-    try:
-        import pwd
+    from .lock import local_identity as identity
 
-        user = pwd.getpwuid(os.geteuid()).pw_name
-    except (ImportError, KeyError):
-        user = str(os.geteuid())
-    return os.uname().nodename, user  # gethostname() without importing socket
+    return identity()
 
 
 def _version() -> str:
