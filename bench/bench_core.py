@@ -8,8 +8,8 @@
    separate destination trees, so neither run links against the other's copy.
 2. ``dss --dest-dir D ls`` on 1,000 and 10,000 snapshot dirs vs ``python -c pass`` from
    the same interpreter (hyperfine -N if installed, else a loop of subprocess runs).
-3. ``dssframe.dyadic.plan`` on 100,000 parsed snapshot names, in-process.
-4. The dssframe removal path (``Store.mark_being_deleted`` + ``Store.delete_tree``) vs
+3. ``dssframe.core.dyadic.plan`` on 100,000 parsed snapshot names, in-process.
+4. The dssframe removal path (``Destination.mark_being_deleted`` + ``Destination.delete_tree``) vs
    ``rm -rf`` on an identical twin (``cp -al``), order alternating per round; plus
    ``dss prune`` end to end, for information.
 
@@ -295,7 +295,7 @@ def check_links(dss_dest: Path, plain_root: Path) -> None:
 
 
 def make_snapshot_dirs(dest: Path, count: int, now: int, seed: int) -> None:
-    from dssframe.naming import complete_name
+    from dssframe.core.naming import complete_name
 
     rng = random.Random(seed)
     dest.mkdir()
@@ -413,10 +413,10 @@ def bench_ls(bench: Bench) -> None:
 
 
 def make_plan_input(count: int, now: int, unit: int, num_intervals: int, seed: int) -> list:
-    """``count`` parsed snapshots, sorted as Store.scan sorts them: half within the
+    """``count`` parsed snapshots, sorted as Destination.scan sorts them: half within the
     newest unit, most of the rest spread over the kept intervals, ~5 % outdated, and a
     sprinkle of incomplete and being-deleted names."""
-    from dssframe import naming
+    from dssframe.core import naming
 
     rng = random.Random(seed)
     horizon = unit * (1 << num_intervals)
@@ -448,7 +448,7 @@ def make_plan_input(count: int, now: int, unit: int, num_intervals: int, seed: i
 
 
 def bench_plan(bench: Bench) -> None:
-    from dssframe import dyadic
+    from dssframe.core import dyadic
 
     count = bench.args.plan_snapshots
     unit, num_intervals = 86400, 10
@@ -487,8 +487,8 @@ def bench_plan(bench: Bench) -> None:
 
 
 def bench_remove(bench: Bench) -> None:
-    from dssframe import naming
-    from dssframe.store import Store
+    from dssframe.core import naming
+    from dssframe.store.destination import Destination
 
     args = bench.args
     rounds = args.remove_rounds
@@ -521,7 +521,7 @@ def bench_remove(bench: Bench) -> None:
     log(f"   made {3 * rounds} hard-linked twins; now deleting")
 
     # ... then delete, rotating which of the three goes first.
-    store = Store.open(str(store_dir))
+    store = Destination.open(str(store_dir))
     variants = ["store", "rm", "prune"]
     times: dict[str, list[float]] = {v: [] for v in variants}
     for rnd in range(rounds):
@@ -552,7 +552,7 @@ def bench_remove(bench: Bench) -> None:
     if any(store_dir.iterdir()) or any(ref_dir.iterdir()):
         raise SystemExit("a tree survived its removal")
     rm_median = median(times["rm"])
-    for variant, label in (("store", "Store mark+delete_tree"), ("prune", "dss prune (CLI)")):
+    for variant, label in (("store", "Destination mark+delete_tree"), ("prune", "dss prune (CLI)")):
         log(
             f"   {label:<22} {fmt_s(median(times[variant]))} ({spread(times[variant])}), "
             f"per-round ratio median "
@@ -562,7 +562,7 @@ def bench_remove(bench: Bench) -> None:
     log(f"   rm -rf                 {fmt_s(rm_median)} ({spread(times['rm'])})")
     bench.rows.append(
         Row(
-            f"remove {nfiles} files: Store path",
+            f"remove {nfiles} files: Destination path",
             median(times["store"]),
             rm_median,
             "rm -rf",

@@ -158,7 +158,7 @@ def file_list(root: Path) -> list[str]:
 
 
 def complete_snapshots(dest: Path) -> list[Path]:
-    from dssframe import naming
+    from dssframe.core import naming
 
     found = ((p, naming.parse(p.name)) for p in dest.iterdir())
     return sorted(p for p, s in found if s is not None and s.complete)

@@ -27,7 +27,7 @@ After each kill (and after each follow-up ``dss create``) the destination is sca
   to the current source.
 
 Exit status 1 when any partial was named complete, any snapshot was lost or any
-follow-up failed. Standard library only (plus ``dssframe.naming`` from this checkout).
+follow-up failed. Standard library only (plus ``dssframe.core.naming`` from this checkout).
 """
 
 from __future__ import annotations
@@ -62,10 +62,10 @@ STRAY_WAIT_S = 10.0
 MAX_PROBLEMS = 30
 
 try:
-    from dssframe import naming
+    from dssframe.core import naming
 except ImportError:  # run with a python that lacks the install: use the checkout
     sys.path.insert(0, str(REPO_ROOT / "src"))
-    from dssframe import naming
+    from dssframe.core import naming
 
 
 def log(message: str = "") -> None:
@@ -323,7 +323,7 @@ def human(epoch: int) -> str:
 
 
 def scan(dest: Path) -> dict[str, naming.SnapshotName]:
-    """Every snapshot name in dest (fresh directory scan, parsed by dssframe.naming)."""
+    """Every snapshot name in dest (fresh directory scan, parsed by dssframe.core.naming)."""
     found = {}
     for name in os.listdir(dest):
         parsed = naming.parse(name)

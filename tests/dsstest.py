@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dssframe import naming
+from dssframe.core import naming
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

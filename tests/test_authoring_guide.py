@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from dssframe import naming
+from dssframe.core import naming
 from dsstest import RunDss
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -172,7 +172,7 @@ def test_create_and_prune_need_nothing_but_the_destination(
 
 
 def test_original_command_lines_are_translated() -> None:
-    from dssframe.original_cli import is_option_style, translate
+    from dssframe.cli.original import is_option_style, translate
 
     assert not is_option_style(["ls"]) and not is_option_style(["--", "--create"])
     t = translate(["-R", "-d", "-c", "/root/.dssrc", "-u4", "--num-intervals=6",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dssframe import naming
+from dssframe.core import naming
 from dsstest import RunDss, complete, make_tree, snapshots, tree_state
 
 pytestmark = pytest.mark.usefixtures("rsync")

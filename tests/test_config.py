@@ -10,11 +10,11 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from dssframe import config
-from dssframe.config import OPTIONS, Config, build, load, to_toml, toml_value, validate
-from dssframe.durations import format_duration
-from dssframe.errors import ConfigError
-from dssframe.guards import rsync_option_problem
+from dssframe.core import config
+from dssframe.core.config import OPTIONS, Config, build, load, to_toml, toml_value, validate
+from dssframe.core.durations import format_duration
+from dssframe.core.errors import ConfigError
+from dssframe.core.guards import rsync_option_problem
 
 # --- defaults --------------------------------------------------------------------------
 

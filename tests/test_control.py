@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from dssframe import control
-from dssframe.errors import UsageError
-from dssframe.lock import DestLock
+from dssframe.core.errors import UsageError
+from dssframe.store import control
+from dssframe.store.lock import DestLock
 from dsstest import RunDss
 
 HOLDER = """
 import signal, sys, time
-from dssframe.lock import DestLock
+from dssframe.store.lock import DestLock
 lock = DestLock(sys.argv[1])
 lock.acquire()
 signal.signal(signal.SIGUSR1, lambda *a: print("usr1", flush=True))

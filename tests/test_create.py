@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dssframe import naming
+from dssframe.core import naming
 from dsstest import RunDss, check_snapshot_pair, complete, make_tree, snapshots, tree_state
 
 #: What the fake rsync writes into dss's --log-file, as rsync --stats would.

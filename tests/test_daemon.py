@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from dssframe import control, diskspace
-from dssframe.daemon import reload_config
+from dssframe.engine.daemon import reload_config
+from dssframe.store import control, diskspace
 from dsstest import RunDss, require_tool, snapshots
 
 STOP_TIMEOUT = 15

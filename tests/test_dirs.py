@@ -1,4 +1,4 @@
-"""dssframe.dirs computes the XDG directories itself on Linux: they must be exactly
+"""dssframe.store.dirs computes the XDG directories itself on Linux: they must be exactly
 what platformdirs says, for every way the environment can set them."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Callable
 import platformdirs
 import pytest
 
-from dssframe import dirs
+from dssframe.store import dirs
 
 PAIRS: list[tuple[Callable[[], str], Callable[[str], str], str]] = [
     (dirs.config_dir, platformdirs.user_config_dir, "XDG_CONFIG_HOME"),

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from dssframe.config import Config, build
-from dssframe.dssrc import convert, parse_dssrc, write_atomically
-from dssframe.errors import ConfigError
+from dssframe.core.config import Config, build
+from dssframe.core.dssrc import convert, parse_dssrc, write_atomically
+from dssframe.core.errors import ConfigError
 
 REALISTIC = """\
 # ~/.dssrc of a small file server

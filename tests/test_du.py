@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dssframe import du
+from dssframe.engine import du
 from dsstest import RunDss, complete, require_tool
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dssframe.durations import DAY, format_duration, parse_duration
+from dssframe.core.durations import DAY, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

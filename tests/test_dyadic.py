@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dssframe import dyadic, naming
-from dssframe.naming import SnapshotName, State
-from dssframe.retention import Reason, Removal, orphans, resumable
+from dssframe.core import dyadic, naming
+from dssframe.core.naming import SnapshotName, State
+from dssframe.core.retention import Reason, Removal, orphans, resumable
 
 # --- building snapshot lists ------------------------------------------------------------
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from dssframe.entry import GLOBAL_VALUE_OPTIONS, parse_lean
-from dssframe.state import State
+from dssframe.cli.entry import GLOBAL_VALUE_OPTIONS, parse_lean
+from dssframe.cli.invocation import State
 from dsstest import RunDss
 
 
@@ -38,7 +38,7 @@ def test_anything_else_goes_to_the_full_command_line(argv: list[str]) -> None:
 
 
 def test_lean_options_are_the_global_options_of_the_full_command_line() -> None:
-    from dssframe.cli import VALUE_OPTIONS
+    from dssframe.cli.app import VALUE_OPTIONS
 
     assert set(GLOBAL_VALUE_OPTIONS) | {"-p", "--plugin"} == set(VALUE_OPTIONS)
 
@@ -49,7 +49,7 @@ def test_ls_and_create_do_not_import_typer(tmp_path: Path) -> None:
     dest.mkdir()
     code = (
         "import sys\n"
-        "from dssframe.entry import main\n"
+        "from dssframe.cli.entry import main\n"
         f"assert main(['--dest-dir', {str(dest)!r}, 'ls']) == 0\n"
         f"assert main(['--source-dir', {str(source)!r}, '--dest-dir', {str(dest)!r},"
         " '--dry-run', 'create']) == 0\n"
@@ -62,7 +62,7 @@ def test_ls_and_create_do_not_import_typer(tmp_path: Path) -> None:
 
 
 def test_lean_and_full_paths_print_the_same(run_dss: RunDss, dest: Path) -> None:
-    from dssframe import naming
+    from dssframe.core import naming
 
     for i in range(3):
         (dest / naming.complete_name(1_700_000_000 + 100 * i, 1_700_000_050 + 100 * i)).mkdir()
@@ -81,7 +81,7 @@ def test_lean_and_full_paths_print_the_same(run_dss: RunDss, dest: Path) -> None
 #: needed only when there is a config file to parse (this test has none).
 NOT_BEFORE_RSYNC = (
     "typer", "click", "rich", "importlib.metadata", "platformdirs", "pathlib", "hashlib",
-    "tempfile", "dataclasses", "logging", "json", "tomllib", "dssframe.metadata",
+    "tempfile", "dataclasses", "logging", "json", "tomllib", "dssframe.store.metadata",
 )  # fmt: skip
 
 
@@ -95,7 +95,7 @@ def test_a_real_create_starts_rsync_before_importing_what_it_does_not_need(
         "    if event == 'subprocess.Popen' and not seen:\n"
         f"        seen.append(sorted(m for m in {NOT_BEFORE_RSYNC!r} if m in sys.modules))\n"
         "sys.addaudithook(hook)\n"
-        "from dssframe.entry import main\n"
+        "from dssframe.cli.entry import main\n"
         f"rc = main(['--source-dir', {str(source)!r}, '--dest-dir', {str(dest)!r},"
         " 'create'])\n"
         "print(rc, seen)\n"
@@ -112,7 +112,7 @@ def test_main_leaves_the_garbage_collector_as_it_found_it(dest: Path) -> None:
     """main pauses the collector during start-up; a caller's setting comes back."""
     import gc
 
-    from dssframe.entry import main
+    from dssframe.cli.entry import main
 
     assert gc.isenabled()
     assert main(["--dest-dir", str(dest), "ls"]) == 0

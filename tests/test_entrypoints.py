@@ -6,7 +6,7 @@ import sys
 from importlib.metadata import entry_points as stdlib_entry_points
 from pathlib import Path
 
-from dssframe.entrypoints import entry_points
+from dssframe.plugins.entrypoints import entry_points
 
 
 def test_agrees_with_importlib_metadata_for_every_group_we_can_see() -> None:

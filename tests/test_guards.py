@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from dssframe import guards
-from dssframe.config import MAX_SECONDS, Config, build, validate
-from dssframe.errors import ConfigError
+from dssframe.core import guards
+from dssframe.core.config import MAX_SECONDS, Config, build, validate
+from dssframe.core.errors import ConfigError
 from dsstest import IN_CI, RunDss, complete, tree_state
 
 

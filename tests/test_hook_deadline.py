@@ -21,11 +21,11 @@ from typing import Any
 
 import pytest
 
-from dssframe import control
-from dssframe.builtin import hooks
-from dssframe.config import Config
-from dssframe.events import Event, EventKind
-from dssframe.plugins import load_host
+from dssframe.builtin import shell_hooks as hooks
+from dssframe.core.config import Config
+from dssframe.core.events import Event, EventKind
+from dssframe.plugins.host import load_host
+from dssframe.store import control
 from dsstest import RunDss, require_tool
 
 #: The contract: ``dss run`` exits within this many seconds of SIGTERM.

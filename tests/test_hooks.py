@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from dssframe.builtin import hooks
-from dssframe.config import Config
-from dssframe.events import Event, EventKind
-from dssframe.plugins import load_host
+from dssframe.builtin import shell_hooks as hooks
+from dssframe.core.config import Config
+from dssframe.core.events import Event, EventKind
+from dssframe.plugins.host import load_host
 from dsstest import RunDss, require_tool
 
 ODD = "name with spaces $(touch PWNED) `touch PWNED2` ; echo hi"

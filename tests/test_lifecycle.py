@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from dssframe import control, metadata, naming
-from dssframe.config import to_toml
-from dssframe.lifecycle import SnapshotStore
-from dssframe.metadata import Link, Metadata
+from dssframe.core import naming
+from dssframe.core.config import to_toml
+from dssframe.engine.lifecycle import SnapshotStore
+from dssframe.store import control, metadata
+from dssframe.store.metadata import Link, Metadata
 from dsstest import RunDss, require_tool
 
 HOUR = 3600
@@ -274,15 +275,15 @@ def test_delete_refuses_what_a_running_dss_run_is_creating(
 
 @pytest.mark.usefixtures("rsync")
 def test_deleting_through_the_api_emits_events(dest: Path) -> None:
-    from dssframe.events import EventKind
-    from dssframe.plugins import load_host
+    from dssframe.core.events import EventKind
+    from dssframe.plugins.host import load_host
     from dssframe.testing import HookRecorder
 
     s = branching(dest)
     host = load_host()
     recorder = HookRecorder()
     host.register_module(recorder, "recorder", "test", None, None)  # type: ignore[arg-type]
-    from dssframe.config import Config
+    from dssframe.core.config import Config
 
     store = SnapshotStore.from_config(Config(dest_dir=str(dest)), host)
     result = store.get(s["a2"]).delete()

@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dssframe.lock import DestLock, LockedError, dest_key, lock_path
+from dssframe.store.lock import DestLock, LockedError, dest_key, lock_path
 
 
 def test_keys_read_like_the_path() -> None:

@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from dssframe import naming
+from dssframe.core import naming
 from dsstest import RunDss
 
 DAY = 86400
@@ -154,7 +154,7 @@ def test_prune_of_an_empty_dest_says_so(run_dss: RunDss, dest: Path) -> None:
 def test_ls_lines_are_byte_for_byte_the_originals() -> None:
     """``printf("%u\\t%s\\t%3d:%02d\\n", interval, name, hours, minutes)`` (dss.c com_ls),
     minutes = duration / 60, 0 for a snapshot that is not complete."""
-    from dssframe.commands import ls_line
+    from dssframe.cli.plain import ls_line
 
     assert ls_line(0, "1-2.x", 61 * 60 + 59) + "\n" == "0\t1-2.x\t  1:01\n"
     assert ls_line(3, "5-incomplete", None) == "3\t5-incomplete\t  0:00"

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from dssframe import metadata, naming
-from dssframe.current import Current, current_creation
-from dssframe.metadata import Link, Metadata
+from dssframe.core import naming
+from dssframe.store import metadata
+from dssframe.store.current import Current, current_creation
+from dssframe.store.metadata import Link, Metadata
 from dsstest import RunDss, complete, tree_state
 
 LOG = """\

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from dssframe import naming
-from dssframe.naming import SnapshotName, State
+from dssframe.core import naming
+from dssframe.core.naming import SnapshotName, State
 
 # Epochs up to the year 9999 so that strftime can render the human part.
 MAX_EPOCH = 253_402_300_000

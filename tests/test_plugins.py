@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from dssframe import naming
-from dssframe.errors import PluginError, UnknownNameError
-from dssframe.plugins import PluginHost, load_host
+from dssframe.core import naming
+from dssframe.core.errors import PluginError, UnknownNameError
+from dssframe.plugins.host import PluginHost, load_host
 from dsstest import RunDss, snapshots
 
 KEEP_NEWEST = '''
 from dssframe import hookimpl
-from dssframe.retention import Reason, Removal
+from dssframe.core.retention import Reason, Removal
 
 class KeepNewest:
     name = "keep-newest"
@@ -172,7 +172,7 @@ def test_misspelled_hook_fails_loudly() -> None:
 
 SETTINGS_PLUGIN = '''
 from dssframe import hookimpl
-from dssframe.settings import PluginSettings, Setting
+from dssframe.core.settings import PluginSettings, Setting
 
 @hookimpl
 def dssframe_plugin_settings():
@@ -240,7 +240,7 @@ def dssframe_event(event):
 COMMAND_PLUGIN = '''
 import typer
 from dssframe import hookimpl
-from dssframe.cli import get_state
+from dssframe.cli.app import get_state
 
 @hookimpl
 def dssframe_cli_commands(app):
@@ -307,7 +307,7 @@ def test_a_plugin_adds_a_command(run_dss: RunDss, tmp_path: Path, dest: Path) ->
 
 
 def test_preparse_finds_plugin_modules_and_the_command() -> None:
-    from dssframe.cli import preparse
+    from dssframe.cli.app import preparse
 
     assert preparse(["--dest-dir", "ls", "-p", "a", "--plugin=b", "-pc", "prune", "-p", "x"]) \
         == (["a", "b", "c"], "prune")
@@ -318,7 +318,7 @@ def test_preparse_finds_plugin_modules_and_the_command() -> None:
 def test_value_options_match_the_global_options() -> None:
     import typer
 
-    from dssframe.cli import VALUE_OPTIONS, app
+    from dssframe.cli.app import VALUE_OPTIONS, app
 
     command = typer.main.get_command(app)
     takes_value = {

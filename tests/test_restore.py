@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from dssframe.config import to_toml
+from dssframe.core.config import to_toml
 from dsstest import RunDss, complete
 from sshd import SshServer
 
@@ -172,7 +172,7 @@ def test_changes_since_the_last_snapshot_need_force_without_a_safety_snapshot(
 def test_a_running_dss_blocks_a_restore_of_the_source(
     run_dss: RunDss, rich_source: Path, dest: Path
 ) -> None:
-    from dssframe.lock import DestLock
+    from dssframe.store.lock import DestLock
 
     o = opts(rich_source, dest)
     run_dss(*o, "create", check=True)

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dssframe import config as config_module
 from dssframe.builtin.rsync import RsyncTransport, current_user, remote_path
-from dssframe.errors import ConfigError
-from dssframe.transport import CopyRequest, Outcome
+from dssframe.core import config as config_module
+from dssframe.core.errors import ConfigError
+from dssframe.core.transport import CopyRequest, Outcome
 
 REQUEST = CopyRequest(destination="/snap/1700000000-incomplete")
 

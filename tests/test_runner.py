@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from dssframe import runner
+from dssframe.engine import runner
 
 HOLDER = """
 import sys, time
-from dssframe import runner
+from dssframe.engine import runner
 if sys.argv[1] == "prctl":
     runner.SETPRIV_PATHS = ()  # as on a system without a usable setpriv
 process = runner.start(["sleep", "60"], False)

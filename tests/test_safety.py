@@ -20,10 +20,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dssframe import gate, naming
-from dssframe.naming import SnapshotName
-from dssframe.retention import Reason, Removal, RetentionPolicy
-from dssframe.schedule import Action, Activity, Settings, decide
+from dssframe.core import gate, naming
+from dssframe.core.naming import SnapshotName
+from dssframe.core.retention import Reason, Removal, RetentionPolicy
+from dssframe.core.schedule import Action, Activity, Settings, decide
 from dsstest import IN_CI, RunDss, complete, snapshots, tree_state
 
 DAY = 86400
@@ -218,8 +218,8 @@ def test_low_space_with_everything_pinned_is_no_space_not_a_removal() -> None:
 
 
 def _dyadic(s: Settings) -> RetentionPolicy:
-    from dssframe.builtin.dyadic import DyadicRetention
-    from dssframe.config import Config
+    from dssframe.builtin.dyadic_retention import DyadicRetention
+    from dssframe.core.config import Config
 
     return DyadicRetention(Config(unit_interval=s.unit, num_intervals=s.num_intervals))
 
@@ -602,7 +602,9 @@ def test_an_attribute_change_never_reaches_older_snapshots_through_a_reused_dir(
 
 PINNING_HOOK = '''
 import os
-from dssframe import hookimpl, naming, pins
+from dssframe import hookimpl
+from dssframe.core import naming
+from dssframe.store import pins
 
 @hookimpl
 def dssframe_pre_create(config, destination):

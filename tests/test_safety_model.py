@@ -1,7 +1,7 @@
 """A model-based safety test: random interleavings of everything that can happen to a
 destination, with the safety promises checked after every step.
 
-The machine drives one :class:`dssframe.job.Job` in-process, with real directories and
+The machine drives one :class:`dssframe.engine.job.Job` in-process, with real directories and
 real rsync on a tiny source tree, and a fake clock (it starts 90 days in the past and
 never reaches the real time, so that the parts reading the real clock see no name
 "from the future"). The destination lives on a small tmpfs, so the disk really fills.
@@ -74,11 +74,13 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from dssframe import naming, pins, runner
-from dssframe.config import Config
-from dssframe.errors import DssError
-from dssframe.job import Job, RemovalRefused, count_entries
-from dssframe.plugins import load_host
+from dssframe.core import naming
+from dssframe.core.config import Config
+from dssframe.core.errors import DssError
+from dssframe.engine import runner
+from dssframe.engine.job import Job, RemovalRefused, count_entries
+from dssframe.plugins.host import load_host
+from dssframe.store import pins
 from dsstest import IN_CI, make_tree, require_tool, tree_state
 
 DAY = 86400

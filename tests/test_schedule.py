@@ -10,13 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dssframe import naming
-from dssframe.builtin.dyadic import DyadicRetention
-from dssframe.config import Config
-from dssframe.dyadic import desired, interval_of
-from dssframe.naming import SnapshotName
-from dssframe.retention import Reason
-from dssframe.schedule import (
+from dssframe.builtin.dyadic_retention import DyadicRetention
+from dssframe.core import naming
+from dssframe.core.config import Config
+from dssframe.core.dyadic import desired, interval_of
+from dssframe.core.naming import SnapshotName
+from dssframe.core.retention import Reason
+from dssframe.core.schedule import (
     MAX_SLEEP,
     Action,
     Activity,

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import sshd as sshd_module
-from dssframe.config import to_toml
+from dssframe.core.config import to_toml
 from dsstest import RunDss, check_snapshot_pair, complete, make_tree, snapshots, tree_state
 from sshd import SshServer, free_port, make_key
 

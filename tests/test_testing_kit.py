@@ -7,10 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
-from dssframe import hookimpl, naming
-from dssframe.config import Config
-from dssframe.events import Event, EventKind
-from dssframe.plugins import PluginHost
+from dssframe import hookimpl
+from dssframe.core import naming
+from dssframe.core.config import Config
+from dssframe.core.events import Event, EventKind
+from dssframe.plugins.host import PluginHost
 from dssframe.testing import HookRecorder
 
 
@@ -67,7 +68,7 @@ def test_dss_cli_runs_the_real_command(
 def test_snapshot_created_event_carries_rsync_statistics(
     dss_plugin_host: PluginHost, dss_hook_recorder: HookRecorder, tmp_path: Path
 ) -> None:
-    from dssframe.job import Job
+    from dssframe.engine.job import Job
     from dsstest import make_tree, require_tool
 
     require_tool("rsync")

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dssframe import treediff
+from dssframe.engine import diff as treediff
 from dsstest import RunDss, complete, require_tool
 
 FILES = [f"d{d}/f{f}" for d in range(3) for f in range(4)] + ["top1", "top2"]

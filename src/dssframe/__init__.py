@@ -18,7 +18,7 @@ __all__ = ["__version__", "hookimpl"]
 def __getattr__(name: str) -> object:
     """``hookimpl`` is made on first use, so that ``dss`` decides when pluggy is
     imported (its start-up runs with the garbage collector paused, see
-    :func:`dssframe.entry.main`)."""
+    :func:`dssframe.cli.entry.main`)."""
     if name == "hookimpl":
         import pluggy
 

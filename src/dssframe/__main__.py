@@ -1,5 +1,5 @@
 """``python -m dssframe`` is the ``dss`` command."""
 
-from dssframe.entry import main
+from dssframe.cli.entry import main
 
 raise SystemExit(main())

@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from . import hookimpl
-from .plugins import PluginHost
+from dssframe import hookimpl
+from dssframe.plugins.host import PluginHost
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """Notifier "eventlog": append one line per event to a file."""
 
 from dssframe import hookimpl
-from dssframe.events import EVENT_API_VERSION
-from dssframe.settings import PluginSettings, Setting
+from dssframe.core.events import EVENT_API_VERSION
+from dssframe.core.settings import PluginSettings, Setting
 
 settings = {}
 

@@ -1,8 +1,8 @@
 """Retention policy "keep-newest": keep the newest N complete snapshots."""
 
 from dssframe import hookimpl
-from dssframe.retention import Reason, Removal
-from dssframe.settings import PluginSettings, Setting
+from dssframe.core.retention import Reason, Removal
+from dssframe.core.settings import PluginSettings, Setting
 
 
 class KeepNewest:

@@ -13,10 +13,10 @@ import dssframe_apprise
 import pytest
 from dssframe_apprise import Routes, dssframe_event
 
-from dssframe.config import Config
-from dssframe.errors import ConfigError
-from dssframe.events import Event, EventKind
-from dssframe.plugins import load_host
+from dssframe.core.config import Config
+from dssframe.core.errors import ConfigError
+from dssframe.core.events import Event, EventKind
+from dssframe.plugins.host import load_host
 
 if TYPE_CHECKING:  # the fixtures' types; conftest is not imported at run time
     from conftest import HttpSink, SmtpSink
@@ -165,7 +165,7 @@ def test_delivery_through_the_plugin_host(
 
 def test_apprise_is_imported_only_to_deliver() -> None:
     code = ("import sys, dssframe_apprise\n"
-            "from dssframe.config import Config\n"
+            "from dssframe.core.config import Config\n"
             "dssframe_apprise.configure(Config(plugins={'apprise': {'urls': ['json://x']}}))\n"
             "print('apprise' in sys.modules)\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -8,7 +8,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from dssframe import naming
+from dssframe.core import naming
 
 RunDss = Callable[..., subprocess.CompletedProcess[str]]  # the run_dss fixture
 

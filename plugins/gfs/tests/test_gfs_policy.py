@@ -14,12 +14,12 @@ from dssframe_gfs.rules import RULES, period, select
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dssframe import naming
-from dssframe.config import Config
-from dssframe.errors import ConfigError
-from dssframe.naming import SnapshotName
-from dssframe.plugins import load_host
-from dssframe.retention import Reason
+from dssframe.core import naming
+from dssframe.core.config import Config
+from dssframe.core.errors import ConfigError
+from dssframe.core.naming import SnapshotName
+from dssframe.core.retention import Reason
+from dssframe.plugins.host import load_host
 
 
 def at(y: int, mo: int, d: int, h: int = 12, mi: int = 0, s: int = 0) -> int:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from dssframe import naming
+from dssframe.core import naming
 
 if TYPE_CHECKING:
     from conftest import Metrics

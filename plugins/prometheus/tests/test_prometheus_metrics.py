@@ -13,11 +13,11 @@ import pytest
 from dssframe_prometheus import dssframe_event
 from dssframe_prometheus.metrics import MIB, escape
 
-from dssframe import naming
-from dssframe.config import Config
-from dssframe.errors import ConfigError
-from dssframe.events import Event, EventKind
-from dssframe.plugins import load_host
+from dssframe.core import naming
+from dssframe.core.config import Config
+from dssframe.core.errors import ConfigError
+from dssframe.core.events import Event, EventKind
+from dssframe.plugins.host import load_host
 
 if TYPE_CHECKING:  # the fixture's type; conftest is not imported at run time
     from conftest import Metrics

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dssframe import hookimpl, logs
-from dssframe.events import Event, EventKind
+from dssframe.core.events import Event, EventKind
 
-log = logs.get("dssframe.events")
+log = logs.get("dssframe.core.events")
 
 _LEVELS = {
     EventKind.CREATE_STARTED: logs.INFO,

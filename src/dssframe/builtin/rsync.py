@@ -24,9 +24,9 @@ from collections.abc import Callable
 from typing import Any
 
 from dssframe import hookimpl
-from dssframe.config import Config
-from dssframe.errors import ConfigError
-from dssframe.transport import CopyRequest, CopyResult, Outcome
+from dssframe.core.config import Config
+from dssframe.core.errors import ConfigError
+from dssframe.core.transport import CopyRequest, CopyResult, Outcome
 
 COMPLETE_STATUSES = {0: "", 23: "partial transfer", 24: "source files vanished"}
 RETRY_STATUSES = {12: "error in rsync protocol data stream", 13: "errors with program diagnostics"}

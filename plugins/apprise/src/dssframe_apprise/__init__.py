@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from dssframe import hookimpl, logs
-from dssframe.config import Config
-from dssframe.errors import ConfigError
-from dssframe.events import Event, EventKind
-from dssframe.settings import PluginSettings, Setting, validate_section
+from dssframe.core.config import Config
+from dssframe.core.errors import ConfigError
+from dssframe.core.events import Event, EventKind
+from dssframe.core.settings import PluginSettings, Setting, validate_section
 
 __version__ = "0.1.0"
 

@@ -10,11 +10,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from dssframe import hookimpl
-from dssframe.config import Config
-from dssframe.errors import ConfigError
-from dssframe.naming import SnapshotName
-from dssframe.retention import Reason, Removal
-from dssframe.settings import PluginSettings, Setting, validate_section
+from dssframe.core.config import Config
+from dssframe.core.errors import ConfigError
+from dssframe.core.naming import SnapshotName
+from dssframe.core.retention import Reason, Removal
+from dssframe.core.settings import PluginSettings, Setting, validate_section
 
 from .rules import RULES, select
 

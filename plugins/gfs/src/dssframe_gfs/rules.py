@@ -23,7 +23,7 @@ import time
 from collections.abc import Hashable, Iterable, Mapping
 from typing import NamedTuple
 
-from dssframe.naming import SnapshotName
+from dssframe.core.naming import SnapshotName
 
 #: The rules, in the order they are applied (borg's order: shortest period first).
 RULES = ("last", "hourly", "daily", "weekly", "monthly", "yearly")

@@ -16,12 +16,12 @@ import time
 from typing import Any, NamedTuple
 
 from dssframe import hookimpl, logs
-from dssframe.config import Config
-from dssframe.errors import ConfigError
-from dssframe.events import Event
-from dssframe.naming import SnapshotName
-from dssframe.settings import PluginSettings, Setting, validate_section
-from dssframe.store import Store
+from dssframe.core.config import Config
+from dssframe.core.errors import ConfigError
+from dssframe.core.events import Event
+from dssframe.core.naming import SnapshotName
+from dssframe.core.settings import PluginSettings, Setting, validate_section
+from dssframe.store.destination import Destination
 
 from .metrics import Space, Thresholds, render, update, usable_state
 
@@ -126,7 +126,7 @@ def measure(path: str) -> Space | None:
 
 def scan(dest: str, now: int) -> list[SnapshotName] | None:
     try:
-        return Store(dest).scan(now)
+        return Destination(dest).scan(now)
     except OSError as exc:
         log.warning("cannot read %s: %s", dest, exc.strerror)
         return None

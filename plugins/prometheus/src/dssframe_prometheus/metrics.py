@@ -7,8 +7,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from dssframe.events import Event, EventKind
-from dssframe.naming import SnapshotName, State
+from dssframe.core.events import Event, EventKind
+from dssframe.core.naming import SnapshotName, State
 
 STATE_VERSION = 1
 MIB = 1 << 20

@@ -1,0 +1,36 @@
+"""Builtin retention ``dyadic``: the original dss thinning (see :mod:`dssframe.core.dyadic`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from dssframe import hookimpl
+from dssframe.core import dyadic
+from dssframe.core.config import Config
+from dssframe.core.naming import SnapshotName
+from dssframe.core.retention import Removal
+
+
+class DyadicRetention:
+    name = "dyadic"
+
+    def __init__(self, config: Config) -> None:
+        self.unit = config.unit_interval
+        self.num_intervals = config.num_intervals
+        self.keep_redundant = config.keep_redundant
+
+    def interval(self, snapshot: SnapshotName, now: int) -> int | None:
+        return dyadic.interval_of(snapshot.creation, now, self.unit)
+
+    def plan(
+        self, snapshots: Sequence[SnapshotName], now: int, protected: frozenset[int]
+    ) -> list[Removal]:
+        return dyadic.plan(
+            snapshots, now, self.unit, self.num_intervals, protected, self.keep_redundant
+        )
+
+
+@hookimpl
+def dssframe_register_retention(register: Callable[[str, Any], None]) -> None:
+    register("dyadic", DyadicRetention)

@@ -1,0 +1,178 @@
+"""Command bodies that both the typer app and the lean start-up path run (no typer)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from dssframe.cli.invocation import State
+
+if TYPE_CHECKING:
+    from dssframe.core.transport import Transport
+    from dssframe.engine.job import Job
+
+
+def create(
+    state: State,
+    echo: Callable[[str], object] = print,
+    allow_shrink: bool = False,
+    force_layout: bool = False,
+) -> None:
+    """``dss create``: one snapshot, or with ``--dry-run`` the exact command (every
+    argument, shell-quoted, so that it can be pasted). ``allow_shrink`` accepts one
+    deliberate shrink (the shrink guard of :meth:`dssframe.engine.job.Job.finish_create`),
+    ``force_layout`` a switch of the source's trailing slash."""
+    if allow_shrink:
+        state.overrides["allow-shrink"] = True
+    if force_layout:
+        state.overrides["force-layout"] = True
+    job = _job_or_event(state)
+    for warning in job.warnings:
+        sys.stderr.write(f"dss: warning: {warning}\n")
+    if state.dry_run:
+        import shlex
+
+        plan = job.plan_create()
+        note = layout_note(job.transport)
+        if note:
+            echo(f"# {note}")
+        if plan.reuse is not None:
+            echo(f"# {plan.reuse_reason}: {plan.reuse.name} -> {plan.name}")
+        echo(shlex.join(plan.argv))
+        return
+    from dssframe.core.errors import DssError
+    from dssframe.core.events import EventKind
+    from dssframe.store.lock import DestLock, LockedError
+
+    lock = DestLock(job.store.dest_dir)
+    try:
+        lock.acquire()
+    except DssError as exc:  # held by another dss, or a destination we cannot write
+        reason = "locked" if isinstance(exc, LockedError) else None
+        job.event(EventKind.CREATE_FAILED, error=str(exc), reason=reason)
+        raise
+    try:
+        snapshot = job.create(progress=sys.stderr.isatty())
+    finally:
+        lock.release()
+    echo(job.store.path(snapshot.name))
+
+
+def layout_note(transport: Transport) -> str | None:
+    """One line saying what each snapshot holds when the source has no trailing slash."""
+    from dssframe.engine.job import source_top
+
+    top = source_top(transport)
+    if top is None:
+        return None
+    source = transport.source_display()
+    return (
+        f"source-dir {source} has no trailing slash: each snapshot holds the directory "
+        f"itself, {top}/... (write {source}/ for its contents)"
+    )
+
+
+def _job_or_event(state: State) -> Job:
+    """``state.job()``; an operational failure to open the destination (missing,
+    not a mount point) is a CREATE_FAILED event as well as an error."""
+    from dssframe.core.errors import ConfigError, DssError, PluginError
+
+    try:
+        return state.job()
+    except (ConfigError, PluginError):
+        raise
+    except DssError as exc:
+        import time
+
+        from dssframe.core.events import Event, EventKind
+
+        config = state.config()
+        state.host().notify(
+            Event(
+                EventKind.CREATE_FAILED,
+                int(time.time()),
+                source=config.source_dir or "",
+                destination=config.dest_dir or "",
+                error=str(exc),
+            )
+        )
+        raise
+
+
+def duration_hmm(seconds: int | None) -> str:
+    """A creation duration exactly as the original's ``ls`` prints it
+    (``printf("%3d:%02d", hours, minutes)``): hours padded to three characters, and
+    ``  0:00`` for a snapshot that is not complete."""
+    minutes = 0 if seconds is None else seconds // 60
+    return f"{minutes // 60:3d}:{minutes % 60:02d}"
+
+
+def ls_line(interval: int | None, name: str, seconds: int | None) -> str:
+    """One line of ``dss ls``: the original's ``"%u\t%s\t%3d:%02d\n"``. (A policy
+    without intervals shows ``-`` where dss prints the interval.)"""
+    return f"{'-' if interval is None else interval}\t{name}\t{duration_hmm(seconds)}"
+
+
+def ls(
+    state: State,
+    as_json: bool = False,
+    tree: bool = False,
+    roots: bool = False,
+    leaves: bool = False,
+    descendants: str | None = None,
+    with_metadata: bool = False,
+) -> None:
+    """``dss ls``: every snapshot, oldest first, with interval, name and duration."""
+    import time
+
+    from dssframe.core.naming import SnapshotName
+    from dssframe.store.destination import Destination
+    from dssframe.store.pins import describe as pin_text
+    from dssframe.store.pins import for_creations, read_pins
+
+    config = state.config()
+    store = Destination.open(config.require("dest-dir"))
+    policy = state.host().retention(config)
+    now = int(time.time())
+    reference: str | None = None
+    records: list[tuple[SnapshotName, int | None, str | None]] = []
+    for s in store.scan(now):
+        records.append((s, policy.interval(s, now), reference))
+        if s.complete:
+            reference = s.name
+    if tree or roots or leaves or descendants is not None or with_metadata:
+        from dssframe.cli.snapshot_commands import ls_lifecycle  # only then: ls stays lean
+
+        keep = ls_lifecycle(store.dest_dir, tree, roots, leaves, descendants, with_metadata)
+        if keep is None:
+            return  # the tree is drawn
+        records = [r for r in records if r[0].creation in keep]
+    pins = for_creations(read_pins(store.dest_dir), (r[0].creation for r in records), now)
+    if as_json:
+        import json
+
+        out = [
+            {
+                "name": s.name,
+                "state": s.state.value,
+                "creation": s.creation,
+                "completion": s.completion,
+                "interval": interval,
+                "reference": ref,
+                "pin": pins[s.creation].to_json() if s.creation in pins else None,
+            }
+            for s, interval, ref in records
+        ]
+        sys.stdout.write(json.dumps(out, indent=1) + "\n")
+        return
+    # A pinned snapshot's line has a fourth column; the others are as dss prints them.
+    sys.stdout.write(
+        "".join(
+            ls_line(k, s.name, s.duration)
+            + (f"\t{pin_text(pins[s.creation], now)}" if s.creation in pins else "")
+            + "\n"
+            for s, k, _ in records
+        )
+    )
+

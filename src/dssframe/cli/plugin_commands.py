@@ -1,0 +1,74 @@
+"""``dss plugins``: what is installed, where it came from, what it implements."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from dssframe.cli.app import _state, app
+
+KIND_BY_HOOK = {
+    "dssframe_register_transports": "transport",
+    "dssframe_register_retention": "retention",
+    "dssframe_event": "notify",
+}
+
+
+@app.command("plugins")
+def plugins_command(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable records")] = False,
+) -> None:
+    """List every plugin: name, kind, version, origin, hooks; marks the selected ones."""
+    state = _state(ctx)
+    config = state.config()
+    host = state.host()
+    host.load_entry_points()
+    selected = {
+        host.owner_of("transport", config.transport): f"transport {config.transport}",
+        host.owner_of("retention", config.retention): f"retention {config.retention}",
+    }
+    records: list[dict[str, Any]] = []
+    for info in host.infos:
+        hooks = host.hook_names(info)
+        kinds = sorted({KIND_BY_HOOK[h] for h in hooks if h in KIND_BY_HOOK}) or ["other"]
+        origin = info.origin
+        if info.distribution:
+            origin += f" ({info.distribution})"
+        records.append(
+            {
+                "name": info.name,
+                "kind": kinds,
+                "version": info.version,
+                "origin": origin,
+                "hooks": hooks,
+                "selected": selected.get(info.name),
+            }
+        )
+    for broken in host.broken:
+        records.append(
+            {
+                "name": broken.name,
+                "kind": [],
+                "version": None,
+                "origin": f"entry point ({broken.distribution})",
+                "hooks": [],
+                "selected": None,
+                "error": broken.error,
+            }
+        )
+    if as_json:
+        typer.echo(json.dumps(records, indent=1))
+        return
+    for r in records:
+        mark = f"  [selected {r['selected']}]" if r["selected"] else ""
+        typer.echo(
+            f"{r['name']} {r['version'] or '?'} ({'/'.join(r['kind']) or 'broken'}) "
+            f"from {r['origin']}{mark}"
+        )
+        if r.get("error"):
+            typer.echo(f"    failed to load: {r['error']}")
+        else:
+            typer.echo(f"    hooks: {', '.join(r['hooks'])}")

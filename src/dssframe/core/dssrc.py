@@ -1,0 +1,103 @@
+"""Reading an original dss config file (``~/.dssrc``) and writing ours."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import tempfile
+from typing import Any
+
+from dssframe.core.config import OPTION_BY_KEY, to_toml, validate
+from dssframe.core.errors import ConfigError
+
+#: dss options with no value: present means true.
+FLAGS = {"keep-redundant", "no-resume", "mountpoint", "dry-run", "daemon"}
+REPEATABLE = {"rsync-option"}
+#: Options of the original that no dssframe key can carry, with why.
+UNMAPPABLE = {
+    "config-file": "a config file cannot name another one; import that file instead",
+}
+
+
+def parse_raw(text: str, origin: str) -> dict[str, Any]:
+    """The options of an original option file as raw values (not yet validated).
+
+    gengetopt's config syntax: ``option value``, ``option = value``, ``option "a b"``,
+    ``# comment``; a flag alone means true. Every option of the original's
+    ``dss.ggo`` (0.1.4, and 1.0's min-complete, max-rsync-errors, checksum,
+    mountpoint) maps to the dssframe key of the same name; anything else -- an
+    unknown option, one that cannot be mapped -- is refused, naming the line.
+    Hooks keep their meaning: dssframe, like the original, appends the snapshot's
+    path to the hook's command line."""
+    values: dict[str, Any] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "=" in line.split()[0]:
+            key, _, rest = line.partition("=")
+        else:  # the name ends at the first blank, a space or a tab
+            key, rest = (line.split(None, 1) + [""])[:2]
+        key = key.strip().rstrip("=").strip()
+        rest = rest.strip().removeprefix("=").strip()
+        where = f"{origin}:{number}"
+        try:
+            words = shlex.split(rest, comments=True)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        value: Any = " ".join(words) if words else None
+        if key == "exclude-patterns":
+            if value is None:
+                raise ConfigError(f"{where}: option {key!r} needs a value")
+            values.setdefault("rsync-option", []).extend(["--exclude-from", value])
+            continue
+        if key in UNMAPPABLE:
+            raise ConfigError(f"{where}: {key}: {UNMAPPABLE[key]}")
+        if key not in OPTION_BY_KEY:
+            raise ConfigError(f"{where}: unknown dss option {key!r}")
+        if key in FLAGS:
+            values[key] = True if value is None else value
+        elif value is None:
+            raise ConfigError(f"{where}: option {key!r} needs a value")
+        elif key in REPEATABLE:
+            values.setdefault(key, []).append(value)
+        else:
+            values[key] = value
+    return values
+
+
+def parse_dssrc(text: str, origin: str) -> dict[str, Any]:
+    """The options of an original option file, validated (keys keep their dashes)."""
+    return validate(parse_raw(text, origin), origin)
+
+
+def convert(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not a UTF-8 text file") from None
+    values = parse_dssrc(text, path)
+    header = f"# dssframe configuration imported from {path}\n"
+    return header + to_toml(values)
+
+
+def write_atomically(path: str, text: str, force: bool) -> None:
+    """Write ``text`` to ``path`` via a temporary file and rename; never clobber
+    an existing file unless ``force``."""
+    if os.path.exists(path) and not force:
+        raise ConfigError(f"{path} exists; use --force to overwrite it")
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".dssframe-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

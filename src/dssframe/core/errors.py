@@ -1,0 +1,51 @@
+"""One exception hierarchy; the CLI maps it to messages and exit codes."""
+
+from __future__ import annotations
+
+
+class DssError(Exception):
+    """Base of every error dssframe reports to the user (exit status 1)."""
+
+    exit_code = 1
+
+
+class ConfigError(DssError):
+    """A bad option value, an unknown key or an unreadable config file (exit 2)."""
+
+    exit_code = 2
+
+
+class UsageError(DssError):
+    """A command was called in a way that cannot work (exit 2)."""
+
+    exit_code = 2
+
+
+class PluginError(DssError):
+    """A plugin could not be loaded, or a selected name is unknown (exit 2)."""
+
+    exit_code = 2
+
+
+class UnknownNameError(PluginError):
+    """A transport or retention name that no plugin registered."""
+
+    def __init__(self, family: str, name: str, valid: list[str]) -> None:
+        choices = ", ".join(sorted(valid)) or "(none)"
+        super().__init__(f"unknown {family} {name!r}; valid names: {choices}")
+        self.family = family
+        self.name = name
+        self.valid = valid
+
+
+class TransportError(DssError):
+    """The copy failed (rsync/ssh exit status or could not be started). ``result``
+    is the transport's :class:`~dssframe.core.transport.CopyResult` when there is one."""
+
+    def __init__(self, message: str, result: object = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class SnapshotError(DssError):
+    """A snapshot directory could not be renamed, found or removed."""

@@ -1,0 +1,230 @@
+"""Configuration guards: mistakes that would damage snapshots or the source are refused
+before anything is touched (exit 2, one line naming the key), and risky but legal set-ups
+are warned about.
+
+:func:`check_config` is pure (the values alone); :func:`check_paths` looks at the file
+system (real paths, modes, mounts) once the transport has said whether the source is
+local.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from dssframe.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from dssframe.core.config import Config
+
+_DELETES = "would delete files from the source; dss never passes it"
+_INPLACE = "would write into files that earlier snapshots share as hard links, changing them too"
+_EMPTY = "would make empty snapshots that dss records as complete"
+_ONLY_EXISTING = "would copy only files already in the new, empty snapshot: empty snapshots"
+_REFERENCE = "would give rsync a second reference tree; dss passes --link-dest itself"
+
+#: rsync options that break snapshots or the source, with the reason.
+REFUSED_LONG: dict[str, str] = {
+    "--remove-source-files": _DELETES,
+    "--remove-sent-files": _DELETES,  # rsync's old name of it
+    "--dry-run": _EMPTY,
+    "--list-only": "would only list the source and copy nothing: empty snapshots",
+    "--existing": _ONLY_EXISTING,
+    "--ignore-non-existing": _ONLY_EXISTING,
+    "--inplace": _INPLACE,
+    "--append": _INPLACE,
+    "--append-verify": _INPLACE,
+    "--link-dest": _REFERENCE,
+    "--copy-dest": _REFERENCE,
+    "--compare-dest": "would leave the files unchanged since the reference out of the "
+    "snapshot; dss passes --link-dest itself",
+    "--only-write-batch": "would write a batch file instead of the snapshot: empty snapshots",
+    "--write-batch": "would write a batch file of every snapshot into the current directory",
+    "--read-batch": "would apply a batch file instead of copying the source",
+}
+#: Refused short options: their long name and the reason.
+REFUSED_SHORT: dict[str, tuple[str, str]] = {"n": ("--dry-run", _EMPTY)}
+
+#: rsync's long options that take a value (``--opt=VALUE`` or ``--opt VALUE``).
+LONG_WITH_VALUE = frozenset(
+    {
+        "--address", "--backup-dir", "--block-size", "--bwlimit", "--cc", "--checksum-choice",
+        "--checksum-seed", "--chmod", "--chown", "--compare-dest", "--compress-choice",
+        "--compress-level", "--compress-threads", "--config", "--confine-root",
+        "--contimeout", "--copy-as", "--copy-dest", "--debug", "--dparam", "--early-input",
+        "--exclude", "--exclude-from", "--files-from", "--filter", "--groupmap", "--iconv",
+        "--include", "--include-from", "--info", "--link-dest", "--log-file",
+        "--log-file-format", "--log-format", "--max-alloc", "--max-delete", "--max-size",
+        "--min-size", "--modify-window", "--only-write-batch", "--out-format", "--outbuf",
+        "--partial-dir", "--password-file", "--port", "--protocol", "--read-batch",
+        "--remote-option", "--rsh", "--rsync-path", "--skip-compress", "--sockopts",
+        "--stderr", "--stop-after", "--stop-at", "--suffix", "--temp-dir", "--time-limit",
+        "--timeout", "--usermap", "--write-batch", "--zc", "--zl", "--zt",
+    }
+)  # fmt: skip
+#: rsync's short options that take a value: the rest of the cluster, or the next word.
+SHORT_WITH_VALUE = frozenset("efBTM@")
+
+
+def rsync_option_problem(options: Iterable[str]) -> str | None:
+    """Why ``options`` (the rsync-option words) must not reach rsync, or None.
+
+    Reads them as rsync's option parser does: ``--opt=VALUE``, a separate value word
+    after an option that takes one, short-option clusters (``-avn``) whose
+    value-taking letter (``-e``, ``-f``, ...) ends the cluster, and ``--`` ending the
+    options."""
+    words = iter(options)
+    for word in words:
+        if word == "--":
+            return None
+        if word.startswith("--"):
+            name, eq, _ = word.partition("=")
+            if name in REFUSED_LONG:
+                return f"{word} {REFUSED_LONG[name]}"
+            if name in LONG_WITH_VALUE and not eq:
+                next(words, None)  # the value, whatever it looks like
+        elif word.startswith("-") and len(word) > 1:
+            for index, letter in enumerate(word[1:], 1):
+                if letter in REFUSED_SHORT:
+                    long_name, why = REFUSED_SHORT[letter]
+                    where = "" if word == f"-{letter}" else f", in {word}"
+                    return f"-{letter} ({long_name}{where}) {why}"
+                if letter in SHORT_WITH_VALUE:
+                    if index == len(word) - 1:
+                        next(words, None)  # -e ssh: the next word is the value
+                    break  # -f'- n': the rest of the cluster is the value
+    return None
+
+
+def _relative(key: str, value: str) -> ConfigError:
+    return ConfigError(
+        f'{key}: "{value}" is a relative path; write an absolute path '
+        "(a run from cron or systemd starts in another directory)"
+    )
+
+
+def check_config(config: Config) -> None:
+    """Raise ConfigError for a value that can only do damage (pure)."""
+    problem = rsync_option_problem(config.rsync_option)
+    if problem is not None:
+        raise ConfigError(f"rsync-option: {problem}")
+    # Command-line paths were made absolute when the configuration was built; these
+    # come from the config file. (source-dir may be remote: check_paths decides.)
+    for key in ("dest-dir", "logfile"):
+        value = config.get(key)
+        if value and not os.path.isabs(value):
+            raise _relative(key, value)
+    check_spacing(config.unit_interval, config.num_intervals)
+
+
+def check_spacing(unit: int, num_intervals: int) -> None:
+    """The smallest intervals, ``unit / 2**(num_intervals - 1)`` seconds, must be at
+    least a second long: shorter, and the run loop would create snapshots without end."""
+    divisor = 1 << (num_intervals - 1)
+    if unit >= divisor:
+        return
+    fewest = num_intervals - 1
+    while fewest > 1 and unit < 1 << (fewest - 1):
+        fewest -= 1
+    raise ConfigError(
+        f"unit-interval, num-intervals: {unit} s / 2^{num_intervals - 1} is {unit / divisor:.3g} s "
+        "between snapshots (unit-interval / 2^(num-intervals - 1) must be at least one "
+        f"second): raise unit-interval to at least {divisor} s or lower num-intervals "
+        f"to {fewest}"
+    )
+
+
+def _inside(path: str, parent: str) -> bool:
+    """Whether real path ``path`` is ``parent`` or below it."""
+    return path == parent or path.startswith(parent.rstrip(os.sep) + os.sep)
+
+
+def _one_file_system(options: Iterable[str]) -> bool:
+    """Whether the rsync options include -x/--one-file-system (before any ``--``)."""
+    words = iter(options)
+    for word in words:
+        if word == "--":
+            return False
+        if word == "--one-file-system":
+            return True
+        if word.startswith("--"):
+            name, eq, _ = word.partition("=")
+            if name in LONG_WITH_VALUE and not eq:
+                next(words, None)
+        elif word.startswith("-") and len(word) > 1:
+            for index, letter in enumerate(word[1:], 1):
+                if letter == "x":
+                    return True
+                if letter in SHORT_WITH_VALUE:
+                    if index == len(word) - 1:
+                        next(words, None)
+                    break
+    return False
+
+
+def _same_device(first: str, second: str) -> bool:
+    try:
+        return os.stat(first).st_dev == os.stat(second).st_dev
+    except OSError:
+        return True  # cannot tell: assume the worst
+
+
+def check_paths(config: Config, local_source: str | None) -> list[str]:
+    """Raise ConfigError for source/destination mistakes; return warnings to show.
+
+    ``local_source`` is the source directory when it is on this host (None: remote)."""
+    dest = config.dest_dir
+    if local_source is not None:
+        source_dir = config.source_dir
+        if source_dir and not os.path.isabs(source_dir):
+            raise _relative("source-dir", source_dir)
+        if dest:
+            _check_nesting(config, local_source, dest)
+    return _exposure_warnings(dest) if dest else []
+
+
+def _check_nesting(config: Config, source: str, dest: str) -> None:
+    real_source = os.path.realpath(source)
+    real_dest = os.path.realpath(dest)
+    both = f"source-dir {source}, dest-dir {dest}"
+    if real_source != source or real_dest != dest:
+        both += f" (real paths {real_source}, {real_dest})"
+    if real_source == real_dest:
+        raise ConfigError(
+            f"source-dir, dest-dir: {both} are the same directory; every snapshot would "
+            "copy the earlier ones into itself"
+        )
+    if _inside(real_dest, real_source):
+        if _one_file_system(config.rsync_option) and not _same_device(real_source, real_dest):
+            return  # rsync -x does not descend into the destination's file system
+        raise ConfigError(
+            f"source-dir, dest-dir: {both}: dest-dir is inside source-dir, so each snapshot "
+            "would contain the earlier ones (choose a dest-dir outside the source, or put it "
+            "on another file system and pass rsync-option -x)"
+        )
+    if _inside(real_source, real_dest):
+        raise ConfigError(
+            f"source-dir, dest-dir: {both}: source-dir is inside dest-dir, where dss "
+            "creates and removes snapshots"
+        )
+
+
+def _exposure_warnings(dest: str) -> list[str]:
+    """As root, a destination other users can enter exposes every file snapshotted:
+    setuid binaries (on a suid mount) and other users' private files."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return []
+    try:
+        mode = os.stat(dest).st_mode & 0o7777
+        nosuid = bool(os.statvfs(dest).f_flag & os.ST_NOSUID)
+    except OSError:
+        return []  # a missing destination: the store reports it
+    if not mode & 0o077 or nosuid:
+        return []
+    return [
+        f"dest-dir {dest} is readable by other users (mode {mode:04o}) and not on "
+        "a nosuid mount; snapshots keep every file's permissions, including setuid binaries "
+        f"and other users' private files: chmod 0700 {dest} or mount it nosuid "
+        "(as rsnapshot advises)"
+    ]

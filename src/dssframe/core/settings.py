@@ -1,0 +1,75 @@
+"""Plugin-owned settings: a plugin declares them, the host validates the
+``[plugins.<section>]`` table of the config file against the declaration (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+from dssframe.core.errors import ConfigError
+
+TYPES = ("str", "int", "float", "bool", "list[str]")
+
+
+class Setting(NamedTuple):
+    """One key of a plugin's config table: ``name`` (dashed, like ``keep-daily``),
+    ``type`` (one of ``str``, ``int``, ``float``, ``bool``, ``list[str]``), the
+    ``default`` used when the key is absent, and a one-line ``help``. The host
+    rejects an unknown ``type`` when it collects the declarations (:func:`check`)."""
+
+    name: str
+    type: str
+    default: Any
+    help: str = ""
+
+
+def check(declared: PluginSettings) -> None:
+    """Raise ValueError unless every setting of ``declared`` has a known type."""
+    for setting in declared.settings:
+        if setting.type not in TYPES:
+            raise ValueError(
+                f"[plugins.{declared.section}] {setting.name}: type {setting.type!r} "
+                f"is not one of {', '.join(TYPES)}"
+            )
+
+
+class PluginSettings(NamedTuple):
+    """What a plugin returns from ``dssframe_plugin_settings``: its config section
+    (normally its entry-point name) and its settings."""
+
+    section: str
+    settings: Sequence[Setting]
+
+
+def _check(section: str, setting: Setting, value: Any) -> Any:
+    where = f"[plugins.{section}] {setting.name}"
+    kind = setting.type
+    ok = {
+        "str": isinstance(value, str),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, int | float) and not isinstance(value, bool),
+        "bool": isinstance(value, bool),
+        "list[str]": isinstance(value, list) and all(isinstance(v, str) for v in value),
+    }[kind]
+    if not ok:
+        raise ConfigError(f"{where}: expected {kind}, got {value!r}")
+    return float(value) if kind == "float" else value
+
+
+def validate_section(
+    declared: PluginSettings, raw: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Every declared setting with its value (default when absent); unknown keys and
+    values of the wrong type are errors naming the key."""
+    raw = dict(raw or {})
+    known = {s.name: s for s in declared.settings}
+    for key in raw:
+        if key not in known:
+            valid = ", ".join(sorted(known)) or "(none)"
+            raise ConfigError(
+                f"[plugins.{declared.section}]: unknown key {key!r} (valid: {valid})"
+            )
+    return {
+        name: _check(declared.section, s, raw[name]) if name in raw else s.default
+        for name, s in known.items()
+    }

@@ -1,0 +1,813 @@
+"""The snapshot operations -- create one, remove one, prune by plan -- wiring the pure
+core (names, retention plans) to the effects (store, transport process, events)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Mapping
+
+from dssframe import logs
+from dssframe.core import gate, naming
+from dssframe.core.config import Config
+from dssframe.core.errors import ConfigError, DssError, SnapshotError, TransportError
+from dssframe.core.events import Event, EventKind
+from dssframe.core.naming import SnapshotName
+from dssframe.core.retention import Reason, Removal, RetentionPolicy, orphans, resumable
+from dssframe.core.transport import CopyRequest, CopyResult, Outcome, Transport
+from dssframe.engine import runner
+from dssframe.logs import NOTICE
+from dssframe.plugins.host import PluginHost
+from dssframe.store.destination import Destination
+
+log = logs.get("dssframe")
+
+
+class CreateDeferred(DssError):
+    """A pre-create veto said not now."""
+
+
+class RemovalRefused(SnapshotError):
+    """The removal gate kept a snapshot (newest, pinned, busy, below min-complete)."""
+
+    def __init__(self, message: str, refusal: gate.Refusal) -> None:
+        super().__init__(message)
+        self.refusal = refusal
+
+
+#: Why the gate keeps the snapshot the next create resumes.
+RESUMABLE = "the next create resumes it"
+BEING_CREATED = "it is being created"
+REFERENCE = "it is the reference of the snapshot being created"
+
+
+class CreatePlan:
+    """What ``create`` is about to do (shown by ``--dry-run``).
+
+    (This module's records are plain classes: ``dss create`` imports it before rsync
+    starts, and each dataclass costs about half a millisecond there.)"""
+
+    def __init__(
+        self,
+        creation: int,
+        name: str,
+        reference: SnapshotName | None,
+        reuse: SnapshotName | None,
+        reuse_reason: str | None,
+        argv: list[str],
+        checksum: bool,
+    ) -> None:
+        self.creation = creation
+        self.name = name
+        self.reference = reference
+        self.reuse = reuse  # resumed or recycled directory
+        self.reuse_reason = reuse_reason
+        self.argv = argv
+        self.checksum = checksum
+        self.stats_log: str | None = None  # rsync --log-file holding the --stats figures
+
+
+class Job:
+    """One configured snapshot job: where from, where to, and with which plugins.
+    ``clock``, ``sleep`` and ``rng`` (randrange) are injectable for tests."""
+
+    def __init__(
+        self,
+        config: Config,
+        host: PluginHost,
+        store: Destination,
+        transport: Transport,
+        retention: RetentionPolicy,
+    ) -> None:
+        self.config = config
+        self.host = host
+        self.store = store
+        self.transport = transport
+        self.retention = retention
+        self.clock: Callable[[], float] = time.time
+        self.sleep: Callable[[float], None] = time.sleep
+        self.rng: Callable[[int], int] | None = None
+        #: Creation epochs this job must not lose now, with why: the snapshot it is
+        #: creating and that snapshot's reference (set between begin and finish).
+        self.busy: dict[int, str] = {}
+        #: Risky but legal set-ups (:func:`dssframe.core.guards.check_paths`), for the
+        #: commands that write snapshots (``create``, ``run``) to show once.
+        self.warnings: list[str] = []
+
+    def with_config(self, config: Config) -> Job:
+        """The same job (plugins, store, clock) with another configuration."""
+        other = Job(config, self.host, self.store, self.transport, self.retention)
+        other.clock, other.sleep, other.rng = self.clock, self.sleep, self.rng
+        other.busy = self.busy
+        return other
+
+    @classmethod
+    def from_config(cls, config: Config, host: PluginHost) -> Job:
+        from dssframe.core.guards import check_paths
+
+        store = Destination.open(config.require("dest-dir"), config.mountpoint)
+        transport = host.transport(config)
+        local_source = transport.local_source() if config.source_dir else None
+        warnings = check_paths(config, local_source)
+        job = cls(config, host, store, transport, host.retention(config))
+        job.warnings = warnings
+        return job
+
+    def _draw(self, bound: int) -> int:
+        """A random integer in ``[0, bound)`` (the per-mille ``checksum`` draw)."""
+        if self.rng is None:
+            import random
+
+            return random.randrange(bound)
+        return self.rng(bound)
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    def event(self, kind: EventKind, **fields: object) -> None:
+        self.host.notify(
+            Event(
+                kind,
+                self.now(),
+                source=self.transport.source_display() if self.config.source_dir else "",
+                destination=self.store.dest_dir,
+                **fields,  # type: ignore[arg-type]
+            )
+        )
+
+    # --- planning (pure given a snapshot list) ---------------------------------
+
+    def removal_plan(
+        self,
+        snapshots: list[SnapshotName],
+        now: int,
+        protected: Mapping[int, str],
+        *,
+        pinned: frozenset[int] | None = None,
+    ) -> gate.Screened:
+        """The retention policy's victims followed by the orphans, through the removal
+        gate: ``allowed`` may go (in order), ``refused`` says what stays and why."""
+        resume = resumable(snapshots, not self.config.no_resume)
+        keep = dict(protected)
+        keep.update(self.busy)
+        if resume is not None:
+            keep.setdefault(resume, RESUMABLE)
+        if pinned is None:
+            from dssframe.store.pins import active_pins
+
+            pinned = active_pins(self.store.dest_dir, now)
+        never = gate.never_chosen(snapshots, keep, pinned)
+        proposed = self.retention.plan(snapshots, now, never)
+        proposed += orphans(snapshots, frozenset(keep), resume)
+        return self.screen(proposed, snapshots, now, keep, pinned=pinned)
+
+    def screen(
+        self,
+        plan: list[Removal],
+        snapshots: list[SnapshotName],
+        now: int,
+        protected: Mapping[int, str],
+        *,
+        force: bool = False,
+        pinned: frozenset[int] | None = None,
+    ) -> gate.Screened:
+        """:func:`dssframe.core.gate.screen` with this destination's pins and min-complete."""
+        if pinned is None:
+            from dssframe.store.pins import active_pins
+
+            pinned = active_pins(self.store.dest_dir, now)
+        keep = dict(protected)
+        keep.update(self.busy)
+        return gate.screen(
+            plan,
+            snapshots,
+            protected=keep,
+            pinned=pinned,
+            min_complete=self.config.min_complete,
+            force=force,
+        )
+
+    def plan_create(self, progress: bool = False) -> CreatePlan:
+        now = self.now()
+        snapshots = self.store.scan(now)
+        if any(s.creation == now for s in snapshots):
+            # The creation epoch is the identity: never a second snapshot of one second.
+            now = self._completion_time(now)
+            snapshots = self.store.scan(now)
+        complete = [s for s in snapshots if s.complete]
+        reference = self._reference(complete)
+        reuse, why = self._choose_reuse(snapshots, now, reference)
+        name = naming.incomplete_name(now)
+        checksum = self.config.checksum > 0 and self._draw(1000) < self.config.checksum
+        request = CopyRequest(
+            destination=self.store.path(name),
+            reference=self.store.path(reference.name) if reference else None,
+            checksum=checksum,
+            progress=progress,
+        )
+        plan = CreatePlan(
+            now, name, reference, reuse, why, self.transport.command(request), checksum
+        )
+        if self.transport.name == "rsync" and len(plan.argv) >= 3:
+            from dssframe.store.lock import rsync_log_path
+
+            # Before the two operands (source, destination) the rsync transport ends
+            # with; part of the plan, so --dry-run shows the exact command.
+            plan.stats_log = rsync_log_path(self.store.dest_dir, plan.creation)
+            stats = ["--stats", f"--log-file={plan.stats_log}", "--log-file-format="]
+            plan.argv[-2:-2] = stats
+        return plan
+
+    def _choose_reuse(
+        self, snapshots: list[SnapshotName], now: int, reference: SnapshotName | None
+    ) -> tuple[SnapshotName | None, str | None]:
+        """The directory the copy goes into: the aborted newest one (resume), else the
+        first snapshot the removal gate lets go (recycle), else None (a fresh one)."""
+        if self.config.no_resume or not snapshots:
+            return None, None
+        if snapshots[-1].incomplete:
+            return snapshots[-1], "resume"
+        protected = {reference.creation: REFERENCE} if reference else {}
+        safe: bool | None = None  # whether a complete snapshot may be recycled
+        for removal in self.removal_plan(snapshots, now, protected).allowed:
+            if removal.snapshot.complete:
+                if safe is None:
+                    safe = self._source_not_shrunk(reference)
+                if not safe:
+                    continue  # a leftover may still be reused
+            return removal.snapshot, f"recycle {removal.reason.value}"
+        return None, None
+
+    def _source_not_shrunk(self, reference: SnapshotName | None) -> bool:
+        """Whether the local source holds at least ``min-shrink-percent`` of the
+        reference's entries, counted before a complete snapshot is recycled: if the
+        shrink guard failed the copy afterwards, the recycled snapshot would be lost
+        for nothing. The count stops as soon as it is enough. A remote source cannot
+        be counted beforehand, so only leftovers are recycled for it."""
+        percent = self.config.min_shrink_percent
+        if reference is None or self.config.allow_shrink or percent == 0:
+            return True
+        source = self.transport.local_source()
+        if source is None:
+            return False
+        before = self._reference_files(reference)
+        if before is None:
+            return False
+        needed = -(-before * percent // 100)
+        found = count_entries(source, limit=needed)
+        return found is not None and found >= needed
+
+    # --- effects -------------------------------------------------------------------
+
+    def create(self, progress: bool = False) -> SnapshotName:
+        """Make one snapshot, blocking; on failure the incomplete dir stays for a resume."""
+        plan = self.begin_create(progress, announce=False)
+        try:
+            process = runner.start(plan.argv, progress)
+        except FileNotFoundError as exc:
+            self.announce(plan)
+            return self.finish_create(plan, CopyResult(Outcome.ERROR, 127, str(exc)))
+        # Told while rsync already runs: the notifiers' work overlaps the copy.
+        self.announce(plan)
+        from dssframe.store import metadata  # noqa: F401 - loaded now, needed when the copy ends
+
+        status, stderr = runner.wait(process)
+        return self.finish_create(plan, self.transport.classify(status, stderr))
+
+    def _take_over(self, plan: CreatePlan) -> None:
+        """Rename the resumed or recycled directory to ``plan.name`` and make it safe to
+        copy into -- or, when the gate no longer lets it go, start a fresh directory.
+
+        The choice was made before the pre-create hook ran, which may take long: under
+        the removal lock the gate looks again at a fresh listing (a pin taken
+        meanwhile, a removal by another process). Then every file in the directory
+        that has other hard links is removed (:func:`unshare`): rsync changes a file's
+        mode or owner in place, and on an inode shared with other snapshots that would
+        change them too. rsync links such files again from the reference or copies
+        them; only the directory's own files (a resumed copy's data) are reused."""
+        assert plan.reuse is not None
+        reused = plan.reuse
+        wanted = Removal(reused, Reason.ORPHANED, None, plan.reuse_reason or "")
+        protected = {plan.reference.creation: REFERENCE} if plan.reference else {}
+        with self.store.removal_lock():
+            now = self.now()
+            screened = self.screen([wanted], self.store.scan(now), now, protected)
+            if screened.refused:
+                log.warning(
+                    "not reusing %s: %s; copying into a new directory",
+                    reused.name,
+                    screened.refused[0].why,
+                )
+                plan.reuse, plan.reuse_reason = None, None
+                return
+            log.info("%s: reusing %s as %s", plan.reuse_reason, reused.name, plan.name)
+            self.store.rename(reused.name, plan.name)
+        unshare(self.store.path(plan.name))
+
+    def announce(self, plan: CreatePlan) -> None:
+        """The CREATE_STARTED event for ``plan``."""
+        self.event(
+            EventKind.CREATE_STARTED,
+            snapshot=plan.name,
+            path=self.store.path(plan.name),
+            stats={"checksum": plan.checksum},
+        )
+
+    def begin_create(
+        self, progress: bool = False, notify_deferral: bool = True, announce: bool = True
+    ) -> CreatePlan:
+        """Everything before the copy: source checks, veto, the incomplete directory
+        (fresh, resumed or recycled). The caller then runs ``plan.argv``.
+
+        A source that is missing, not a directory, not a mount point (with
+        ``source-mountpoint``) or empty while the reference is not fails here, before
+        any directory is renamed -- with a CREATE_FAILED event -- so that a vanished
+        source can never make a complete snapshot recycled into an empty one.
+
+        ``notify_deferral=False`` leaves the CREATE_DEFERRED event of a veto to the
+        caller (the run loop reports a lasting veto at most once an hour);
+        ``announce=False`` leaves the CREATE_STARTED event to the caller (see
+        :meth:`announce`)."""
+        self.config.require("source-dir")
+        self._fail_before_copy(self._source_problem())
+        plan = self.plan_create(progress)
+        self._fail_before_copy(self._empty_source(plan.reference))
+        self._check_layout(plan.reference)
+        veto = self.host.veto_create(self.config, self.store.path(plan.name))
+        if veto:
+            if notify_deferral:
+                self.event(EventKind.CREATE_DEFERRED, reason=veto)
+            raise CreateDeferred(f"snapshot creation deferred: {veto}")
+        self._fail_before_copy(self._open_stats_log(plan))
+        if plan.reuse is not None:
+            self._take_over(plan)
+        if plan.reuse is None:
+            self.store.mkdir(plan.name)
+        self.busy = {plan.creation: BEING_CREATED}
+        if plan.reference is not None:
+            self.busy[plan.reference.creation] = REFERENCE
+        self._prepare_metadata(plan)
+        if plan.checksum:
+            log.log(NOTICE, "adding --checksum to this run (checksum = %d)", self.config.checksum)
+        if announce:
+            self.announce(plan)
+        log.info("running %s", " ".join(plan.argv))
+        return plan
+
+    def finish_create(self, plan: CreatePlan, result: CopyResult) -> SnapshotName:
+        """After the copy: rename to the complete name, or report the failure (raises
+        TransportError; the incomplete directory stays for a resume).
+
+        A copy the transport calls complete must also pass two checks here: rsync
+        must have reported its ``--stats`` (a program that only pretends to be rsync,
+        or was cut off, reports none), and the shrink guard (see :meth:`_shrunk`)."""
+        self.busy = {}
+        stats = self._stats(plan)
+        if result.outcome is Outcome.COMPLETE:
+            problem = self._unverified(plan, stats) or self._shrunk(plan, stats)
+            if problem is not None:
+                result = CopyResult(Outcome.ERROR, result.exit_status, problem)
+        if result.outcome is not Outcome.COMPLETE:
+            self.event(
+                EventKind.CREATE_FAILED,
+                snapshot=plan.name,
+                path=self.store.path(plan.name),
+                exit_status=result.exit_status,
+                error=result.message,
+                duration=float(self.now() - plan.creation),
+                stats=stats,
+            )
+            raise TransportError(f"snapshot {plan.name} failed: {result.message}", result)
+        if result.message:
+            log.warning("%s", result.message)
+        completion = self._completion_time(plan.creation)
+        final = naming.complete_name(plan.creation, completion)
+        self.store.rename(plan.name, final)
+        snapshot = naming.parse(final)
+        assert snapshot is not None
+        if result.tolerated_count:
+            stats = {**stats, "source_errors": result.tolerated_count}
+        self._record(plan, snapshot, result, stats)
+        self.event(
+            EventKind.SNAPSHOT_CREATED,
+            snapshot=final,
+            path=self.store.path(final),
+            exit_status=result.exit_status,
+            duration=float(completion - plan.creation),
+            stats={**stats, "checksum": plan.checksum, "source_error_lines": result.tolerated},
+        )
+        return snapshot
+
+    # --- the checks around a copy ------------------------------------------------------
+
+    def _fail_before_copy(self, problem: str | None) -> None:
+        """Report a failure found before any directory was touched (event, DssError)."""
+        if problem is None:
+            return
+        self.event(EventKind.CREATE_FAILED, error=problem)
+        raise DssError(problem)
+
+    def _source_problem(self) -> str | None:
+        """Why the local source cannot be copied now, or None (remote: the transport
+        finds out)."""
+        source = self.transport.local_source()
+        if source is None:
+            return None
+        if not os.path.exists(source):
+            return f"source-dir {source} does not exist"
+        if not os.path.isdir(source):
+            return f"source-dir {source} is not a directory"
+        if source_top(self.transport) is not None and os.path.islink(source):
+            # rsync copies a symbolic link itself: the snapshot would hold only the link
+            return (
+                f"source-dir {source} is a symbolic link and has no trailing slash: rsync "
+                f"would copy the link, not the directory (write {source}/)"
+            )
+        if self.config.source_mountpoint and not os.path.ismount(source):
+            return f"source-dir {source} is not a mount point (option source-mountpoint)"
+        return None
+
+    def _empty_source(self, reference: SnapshotName | None) -> str | None:
+        """An empty local source while the reference holds files: an unmounted disk,
+        most likely. Refused before anything is recycled (unless ``allow-shrink``)."""
+        source = self.transport.local_source()
+        if source is None or reference is None or self.config.allow_shrink:
+            return None
+        if self.config.min_shrink_percent == 0 or _is_empty(source) is not True:
+            return None
+        if _is_empty(self.store.path(reference.name)) is not False:
+            return None
+        return (
+            f"source-dir {source} is empty while the reference snapshot {reference.name} "
+            "is not: is the source mounted? (nothing was copied; --allow-shrink accepts it)"
+        )
+
+    def _check_layout(self, reference: SnapshotName | None) -> None:
+        """Refuse (ConfigError, with an event) a source whose trailing slash would give
+        the new snapshot another layout than its reference: with no file in the same
+        place, nothing would be hard-linked and every snapshot after the switch would
+        be a full copy. ``force-layout`` accepts the switch."""
+        if reference is None or self.config.force_layout:
+            return
+        problem = layout_mismatch(
+            self.store.path(reference.name),
+            self._reference_source(reference),
+            source_top(self.transport),
+            self.transport.local_source(),
+        )
+        if problem is None:
+            return
+        self.event(EventKind.CREATE_FAILED, error=problem)
+        raise ConfigError(
+            f"the reference snapshot {reference.name} {problem}; "
+            "add or remove the trailing slash of source-dir to keep the layout, or "
+            "--force-layout to switch (that snapshot is then a full copy)"
+        )
+
+    def _reference_source(self, reference: SnapshotName) -> str | None:
+        """The source the reference was copied from, as its metadata recorded it."""
+        from dssframe.store import metadata
+
+        loaded = metadata.load(self.store.dest_dir, reference.creation)
+        return loaded.metadata.source if loaded.metadata is not None else None
+
+    def _unverified(self, plan: CreatePlan, stats: Mapping[str, int]) -> str | None:
+        """A complete verdict without rsync's own statistics is not believed."""
+        if self.transport.name != "rsync" or len(plan.argv) < 3 or "files" in stats:
+            return None
+        return (
+            f"{self.config.rsync_path} reported no transfer statistics, so the copy cannot "
+            "be verified (is rsync-path really rsync?); not complete"
+        )
+
+    def _shrunk(self, plan: CreatePlan, stats: Mapping[str, int]) -> str | None:
+        """The shrink guard: a new snapshot that is empty while its reference is not,
+        or holds fewer than ``min-shrink-percent`` % of the reference's files, fails
+        (an unmounted or emptied source would otherwise become a snapshot that makes
+        the good ones look redundant). ``allow-shrink`` accepts it."""
+        percent = self.config.min_shrink_percent
+        if plan.reference is None or "files" not in stats or self.config.allow_shrink:
+            return None
+        if percent == 0:
+            return None
+        before = self._reference_files(plan.reference)
+        after = stats["files"]
+        if before is None or before <= 1:
+            return None
+        empty = after <= 1
+        if not empty and after * 100 >= before * percent:
+            return None
+        what = "is empty" if empty else f"holds {after} entries"
+        return (
+            f"the new snapshot {what} but its reference {plan.reference.name} holds "
+            f"{before} (min-shrink-percent = {percent}): is the source mounted and "
+            "complete? Not complete; --allow-shrink accepts a deliberate shrink"
+        )
+
+    def _reference_files(self, reference: SnapshotName) -> int | None:
+        """How many entries rsync counted in ``reference`` (its metadata), else counted
+        now the way rsync counts them (the top directory included)."""
+        from dssframe.store import metadata
+
+        loaded = metadata.load(self.store.dest_dir, reference.creation)
+        if loaded.metadata is not None and "files" in loaded.metadata.stats:
+            return loaded.metadata.stats["files"]
+        return count_entries(self.store.path(reference.name))
+
+    def _completion_time(self, creation: int) -> int:
+        """Never complete in the creation second: names must not collide."""
+        completion = self.now()
+        while completion <= creation:
+            self.sleep(max(0.01, creation + 1 - self.clock()))
+            completion = self.now()
+        return completion
+
+    # --- removing ------------------------------------------------------------------------
+
+    def remove(self, removal: Removal) -> bool:
+        """Remove one snapshot through the gate and the veto hooks; False when vetoed."""
+        return self.remove_snapshot(removal.snapshot, removal.reason.value, removal=removal)
+
+    def remove_snapshot(
+        self,
+        snapshot: SnapshotName,
+        reason: str,
+        *,
+        force: bool = False,
+        protected: Mapping[int, str] | None = None,
+        removal: Removal | None = None,
+    ) -> bool:
+        """Remove ``snapshot`` through the removal gate and the veto hooks (``reason``
+        goes into the events: a retention reason, or ``requested`` for ``dss delete``);
+        False when vetoed. The gate looks again at a fresh listing right before the
+        rename, under the destination's removal lock, whatever planned the removal;
+        a refusal raises :class:`RemovalRefused` (and is a REMOVE_REFUSED event)."""
+        path = self.store.path(snapshot.name)
+        started = self.clock()
+        wanted = removal or Removal(snapshot, Reason.REQUESTED, None, reason)
+        self._check_removable(wanted, protected or {}, force)
+        veto = self.host.veto_remove(self.config, path)
+        if veto:
+            self.event(EventKind.REMOVE_SKIPPED, snapshot=snapshot.name, path=path, reason=veto)
+            log.warning("not removing %s: %s", snapshot.name, veto)
+            return False
+        with self.store.removal_lock():
+            self._check_removable(wanted, protected or {}, force)  # the world may have moved
+            try:
+                marked = self.store.mark_being_deleted(snapshot)
+            except SnapshotError as exc:
+                self.event(
+                    EventKind.REMOVE_FAILED, snapshot=snapshot.name, path=path, error=str(exc)
+                )
+                raise
+        try:
+            self.store.delete_tree(marked)
+        except SnapshotError as exc:
+            self.event(EventKind.REMOVE_FAILED, snapshot=snapshot.name, path=path, error=str(exc))
+            raise
+        self._forget(snapshot)
+        self.event(
+            EventKind.SNAPSHOT_REMOVED,
+            snapshot=snapshot.name,
+            path=path,
+            reason=reason,
+            duration=self.clock() - started,
+        )
+        return True
+
+    def _check_removable(self, wanted: Removal, protected: Mapping[int, str], force: bool) -> None:
+        """Ask the gate about one removal against a fresh listing; raise if refused."""
+        now = self.now()
+        screened = self.screen([wanted], self.store.scan(now), now, protected, force=force)
+        if not screened.refused:
+            return
+        refusal = screened.refused[0]
+        name = wanted.snapshot.name
+        self.event(
+            EventKind.REMOVE_REFUSED,
+            snapshot=name,
+            path=self.store.path(name),
+            reason=refusal.why,
+        )
+        raise RemovalRefused(gate.refused_message("remove", refusal), refusal)
+
+    # --- metadata beside the snapshots (dssframe.store.metadata; never fatal) ---------------
+
+    def _reference(self, complete: list[SnapshotName]) -> SnapshotName | None:
+        """The newest complete snapshot, unless a restore made another one current."""
+        if not complete:
+            return None
+        from dssframe.store.current import current_creation, read_current
+
+        marker = read_current(self.store.dest_dir)
+        chosen = current_creation(marker, ((s.creation, s.completion) for s in complete))
+        return next((s for s in complete if s.creation == chosen), complete[-1])
+
+    def _prepare_metadata(self, plan: CreatePlan) -> None:
+        """Forget the resumed or recycled snapshot (its document no longer applies)."""
+        if plan.reuse is not None:
+            self._forget(plan.reuse)
+
+    def _open_stats_log(self, plan: CreatePlan) -> str | None:
+        """Create the (empty) file rsync logs its --stats into, dropping stale ones a
+        crashed dss left; why it cannot be, or None. (Without statistics a copy is
+        never believed, so there is no point in starting one.)"""
+        if plan.stats_log is None:
+            return None
+        from dssframe.store.lock import stale_rsync_logs
+
+        for stale in stale_rsync_logs(self.store.dest_dir, plan.creation):
+            with contextlib.suppress(OSError):
+                os.unlink(stale)
+        try:
+            os.makedirs(os.path.dirname(plan.stats_log), mode=0o755, exist_ok=True)
+            with open(plan.stats_log, "w"):
+                pass
+        except OSError as exc:
+            return f"cannot create {plan.stats_log} for rsync's statistics: {exc.strerror}"
+        return None
+
+    def _stats(self, plan: CreatePlan) -> dict[str, int]:
+        """The --stats figures rsync logged for ``plan`` (the log is removed)."""
+        if plan.stats_log is None:
+            return {}
+        from dssframe.store import metadata
+
+        try:
+            with open(plan.stats_log, encoding="utf-8", errors="replace") as handle:
+                return metadata.parse_rsync_stats(handle.read())
+        except OSError:
+            return {}
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(plan.stats_log)
+
+    def _record(
+        self,
+        plan: CreatePlan,
+        snapshot: SnapshotName,
+        result: CopyResult,
+        stats: Mapping[str, int],
+    ) -> None:
+        """Write the new snapshot's metadata document (a failure is only logged)."""
+        from dssframe.store import metadata
+
+        plugins = {i.name: i.version for i in self.host.infos if i.version}
+        remote = bool(getattr(self.transport, "remote", False))
+        try:
+            metadata.write(
+                self.store.dest_dir,
+                metadata.for_created(
+                    snapshot,
+                    reference=plan.reference,
+                    source=self.transport.source_display(),
+                    remote_host=self.config.remote_host if remote else None,
+                    remote_user=self.config.remote_user,
+                    transport=self.transport.name,
+                    exit_status=result.exit_status,
+                    message=result.message or None,
+                    checksum=plan.checksum,
+                    stats=stats,
+                    plugins=plugins,
+                    written=self.now(),
+                    source_errors=result.tolerated,
+                ),
+            )
+        except OSError as exc:
+            log.warning("cannot write the metadata of %s: %s", snapshot.name, exc)
+
+    def _forget(self, snapshot: SnapshotName) -> None:
+        """``snapshot`` is gone: drop its document, re-point its children."""
+        from dssframe.store import metadata
+
+        try:
+            metadata.forget(self.store.dest_dir, snapshot.creation)
+        except OSError as exc:
+            log.warning("cannot update the metadata after removing %s: %s", snapshot.name, exc)
+
+    def prune(self, limit: int | None = None) -> gate.Screened:
+        """The whole removal plan as it stands now, through the gate: what may go (at
+        most ``limit`` of it) and what the gate keeps."""
+        now = self.now()
+        screened = self.removal_plan(self.store.scan(now), now, {})
+        if limit is None:
+            return screened
+        return gate.Screened(screened.allowed[:limit], screened.refused)
+
+
+def source_top(transport: Transport) -> str | None:
+    """The one directory a snapshot holds the source in (a local source without a
+    trailing slash), None when it holds the source's own entries."""
+    top = getattr(transport, "source_top", None)
+    return top() if callable(top) else None
+
+
+def layout_mismatch(
+    reference: str, recorded: str | None, top: str | None, local_source: str | None
+) -> str | None:
+    """How the reference snapshot's layout differs from what the configured source
+    makes, or None. ``recorded`` is the source the reference's metadata names (its
+    trailing slash decides); without metadata (a snapshot of the original dss) the
+    directory decides: a single top-level directory named like the source holds it
+    wrapped. When the source itself holds only such a directory, the two layouts
+    cannot be told apart and nothing is refused."""
+    if recorded:
+        had_top = None if recorded.endswith("/") else os.path.basename(recorded)
+        if (had_top is None) == (top is None):
+            return None
+        name = had_top or top
+        wrapped, shown = had_top is not None, ""
+    else:
+        name = top or (os.path.basename(local_source.rstrip("/")) if local_source else None)
+        if not name:
+            return None
+        try:
+            entries = os.listdir(reference)
+        except OSError:
+            return None
+        wrapped = entries == [name] and os.path.isdir(os.path.join(reference, name))
+        if not entries or wrapped == (top is not None):
+            return None
+        if local_source is not None and _entries(local_source) == [name]:
+            return None  # /data holding only data/: both layouts look alike
+        shown = " (" + ", ".join(sorted(entries)[:3]) + (", ..." if len(entries) > 3 else "") + ")"
+    if wrapped:
+        return (
+            f"holds only {name}/... (copied from a source-dir without a trailing slash), "
+            "but the configured source-dir ends in '/' and makes snapshots of the "
+            "source's own entries"
+        )
+    return (
+        f"holds the source's own entries{shown}, but the configured source-dir has no "
+        f"trailing slash and makes snapshots holding {name}/..."
+    )
+
+
+def _entries(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def unshare(top: str) -> int:
+    """Remove every non-directory entry below ``top`` that has other hard links; how
+    many. (A reused snapshot directory shares most of its files with other snapshots;
+    rsync would change their mode or owner in place.) Entries that cannot be removed
+    stay: rsync then fails on them and the copy is not called complete."""
+    removed = 0
+    stack = [top]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                        elif entry.stat(follow_symlinks=False).st_nlink > 1:
+                            os.unlink(entry.path)
+                            removed += 1
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    return removed
+
+
+def _is_empty(path: str) -> bool | None:
+    """Whether the directory ``path`` has no entries (None: it cannot be read)."""
+    try:
+        with os.scandir(path) as entries:
+            return next(entries, None) is None
+    except OSError:
+        return None
+
+
+def count_entries(top: str, limit: int | None = None) -> int | None:
+    """Entries below ``top`` plus ``top`` itself, as rsync's "Number of files" counts
+    them (symbolic links are not followed), or ``limit`` as soon as that many are
+    found; None when ``top`` cannot be read."""
+    count = 1
+    stack = [top]
+    try:
+        while stack:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    count += 1
+                    if limit is not None and count >= limit:
+                        return count
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+    except OSError:
+        return None
+    return count
+
+
+def reason_text(removal: Removal) -> str:
+    text = removal.reason.value
+    if removal.interval is not None:
+        text += f" (interval {removal.interval})"
+    if removal.detail:
+        text += f": {removal.detail}"
+    return text
