@@ -11,10 +11,12 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from dssframe.core import config
-from dssframe.core.config import OPTIONS, Config, build, load, to_toml, toml_value, validate
+from dssframe.core.config import OPTIONS, Config, to_toml, toml_value, validate
 from dssframe.core.durations import format_duration
 from dssframe.core.errors import ConfigError
 from dssframe.core.guards import rsync_option_problem
+from dssframe.store import configfile
+from dssframe.store.configfile import build, load
 
 # --- defaults --------------------------------------------------------------------------
 
@@ -264,7 +266,7 @@ def test_explicit_missing_file_is_an_error(tmp_path: Path) -> None:
 def test_env_var_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path / "env.toml", "num-intervals = 9\n")
     monkeypatch.setenv("DSSFRAME_CONFIG", str(path))
-    assert config.resolve_path(None) == (str(path), True)
+    assert configfile.resolve_path(None) == (str(path), True)
     built = load(None, {})
     assert built.num_intervals == 9
     assert built.path == str(path)
@@ -278,9 +280,9 @@ def test_env_var_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_default_file_is_optional(isolated_dirs: Path) -> None:
-    default = config.default_path()
+    default = configfile.default_path()
     assert default == str(isolated_dirs / "config" / "dssframe" / "config.toml")
-    assert config.resolve_path(None) == (default, False)
+    assert configfile.resolve_path(None) == (default, False)
     built = load(None, {"source-dir": "/src"})
     assert built.path is None
     assert built.source_dir == "/src"

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from dssframe.core.config import Config, build
-from dssframe.core.dssrc import convert, parse_dssrc, write_atomically
+from dssframe.core.config import Config
+from dssframe.core.dssrc import parse_dssrc
 from dssframe.core.errors import ConfigError
+from dssframe.store.configfile import build, write_config
+from dssframe.store.configfile import convert_dssrc as convert
 
 REALISTIC = """\
 # ~/.dssrc of a small file server
@@ -206,13 +208,13 @@ def test_converted_unicode_and_quotes_survive(tmp_path: Path) -> None:
 
 def test_write_atomically_creates_and_refuses_to_overwrite(tmp_path: Path) -> None:
     target = tmp_path / "sub" / "dir" / "config.toml"
-    write_atomically(str(target), "a = 1\n", force=False)
+    write_config(str(target), "a = 1\n", force=False)
     assert target.read_text(encoding="utf-8") == "a = 1\n"
     with pytest.raises(ConfigError, match="exists; use --force") as info:
-        write_atomically(str(target), "a = 2\n", force=False)
+        write_config(str(target), "a = 2\n", force=False)
     assert str(target) in str(info.value)
     assert target.read_text(encoding="utf-8") == "a = 1\n"
-    write_atomically(str(target), "a = 3 # ☃\n", force=True)
+    write_config(str(target), "a = 3 # ☃\n", force=True)
     assert target.read_text(encoding="utf-8") == "a = 3 # ☃\n"
     # no temporary files are left behind
     assert os.listdir(target.parent) == ["config.toml"]
@@ -222,7 +224,7 @@ def test_write_atomically_cleans_up_on_failure(tmp_path: Path) -> None:
     target = tmp_path / "is-a-dir"
     (target / "inside").mkdir(parents=True)
     with pytest.raises(OSError):
-        write_atomically(str(target), "x\n", force=True)  # cannot replace a directory
+        write_config(str(target), "x\n", force=True)  # cannot replace a directory
     assert sorted(os.listdir(tmp_path)) == ["is-a-dir"]
     assert os.listdir(target) == ["inside"]
 
@@ -231,7 +233,7 @@ def test_write_atomically_refuses_even_an_empty_existing_file(tmp_path: Path) ->
     target = tmp_path / "empty.toml"
     target.write_bytes(b"")
     with pytest.raises(ConfigError):
-        write_atomically(str(target), "x\n", force=False)
+        write_config(str(target), "x\n", force=False)
     assert target.read_bytes() == b""
 
 

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from dssframe.core import guards
-from dssframe.core.config import MAX_SECONDS, Config, build, validate
+from dssframe.core.config import MAX_SECONDS, Config, validate
 from dssframe.core.errors import ConfigError
+from dssframe.engine import preflight
+from dssframe.store.configfile import build
 from dsstest import IN_CI, RunDss, complete, tree_state
 
 
@@ -253,13 +255,13 @@ def test_nested_or_equal_local_paths_are_refused(tmp_path: Path) -> None:
     ]
     for source, dest, fragment in cases:
         with pytest.raises(ConfigError) as info:
-            guards.check_paths(paths_config(source, dest), str(source))
+            preflight.check_paths(paths_config(source, dest), str(source))
         message = str(info.value)
         assert message.startswith("source-dir, dest-dir: "), message
         assert fragment in message and str(source) in message and str(dest) in message
     # a common prefix is not nesting; a remote source is not compared
-    guards.check_paths(paths_config(src, tmp_path / "data2"), str(src))
-    guards.check_paths(paths_config(src, src / "backup"), None)
+    preflight.check_paths(paths_config(src, tmp_path / "data2"), str(src))
+    preflight.check_paths(paths_config(src, src / "backup"), None)
 
 
 def test_dest_on_another_file_system_inside_the_source_is_fine_with_x(tmp_path: Path) -> None:
@@ -269,21 +271,21 @@ def test_dest_on_another_file_system_inside_the_source_is_fine_with_x(tmp_path: 
     if not shm.is_dir() or os.stat(shm).st_dev == os.stat("/").st_dev:
         pytest.skip("no second file system below /")
     config = paths_config("/", shm, rsync_option=("-ax",))
-    guards.check_paths(config, "/")
+    preflight.check_paths(config, "/")
     with pytest.raises(ConfigError, match="inside source-dir"):
-        guards.check_paths(paths_config("/", shm), "/")
+        preflight.check_paths(paths_config("/", shm), "/")
     # the same file system: -x does not help
     with pytest.raises(ConfigError, match="inside source-dir"):
-        guards.check_paths(paths_config(tmp_path, tmp_path / "d", rsync_option=("-x",)),
+        preflight.check_paths(paths_config(tmp_path, tmp_path / "d", rsync_option=("-x",)),
                            str(tmp_path))
 
 
 def test_relative_local_source_dir_is_refused() -> None:
     with pytest.raises(ConfigError) as info:
-        guards.check_paths(Config(source_dir="data", dest_dir="/backup"), "/cwd/data")
+        preflight.check_paths(Config(source_dir="data", dest_dir="/backup"), "/cwd/data")
     assert str(info.value).startswith('source-dir: "data" is a relative path; ')
     # remote: relative to the remote home
-    assert guards.check_paths(Config(source_dir="data", dest_dir="/nonexistent-x"), None) == []
+    assert preflight.check_paths(Config(source_dir="data", dest_dir="/nonexistent-x"), None) == []
 
 
 def as_root() -> None:
@@ -301,7 +303,7 @@ def test_root_warning_for_a_destination_open_to_others(tmp_path: Path) -> None:
         pytest.skip("the temporary directory is on a nosuid mount")
     config = paths_config(tmp_path / "src", dest)
     dest.chmod(0o755)
-    (warning,) = guards.check_paths(config, None)
+    (warning,) = preflight.check_paths(config, None)
     assert warning == (
         f"dest-dir {dest} is readable by other users (mode 0755) and not on a "
         "nosuid mount; snapshots keep every file's permissions, including setuid binaries "
@@ -309,11 +311,11 @@ def test_root_warning_for_a_destination_open_to_others(tmp_path: Path) -> None:
         "(as rsnapshot advises)"
     )
     dest.chmod(0o701)
-    assert "mode 0701" in guards.check_paths(config, None)[0]
+    assert "mode 0701" in preflight.check_paths(config, None)[0]
     dest.chmod(0o700)
-    assert guards.check_paths(config, None) == []
+    assert preflight.check_paths(config, None) == []
     # a destination that does not exist is the store's business
-    assert guards.check_paths(paths_config(tmp_path, tmp_path / "nope"), None) == []
+    assert preflight.check_paths(paths_config(tmp_path, tmp_path / "nope"), None) == []
 
 
 # --- the real command ---------------------------------------------------------------

@@ -217,7 +217,7 @@ def _locked(job: Job) -> Iterator[None]:
 def configtest_command(ctx: typer.Context) -> None:
     """Validate the configuration and print the effective settings."""
     from dssframe.core.config import plugins_to_toml, to_toml
-    from dssframe.core.guards import check_paths
+    from dssframe.engine.preflight import check_paths
 
     state = _state(ctx)
     config = state.config()
@@ -242,7 +242,7 @@ def configtest_command(ctx: typer.Context) -> None:
 @config_app.command("path")
 def config_path_command(ctx: typer.Context) -> None:
     """Print the config file dss reads (whether it exists or not)."""
-    from dssframe.core.config import resolve_path
+    from dssframe.store.configfile import resolve_path
 
     typer.echo(resolve_path(_state(ctx).config_file)[0])
 
@@ -265,13 +265,13 @@ def import_dssrc_command(
     force: Annotated[bool, typer.Option(help="overwrite an existing output file")] = False,
 ) -> None:
     """Turn an original .dssrc into a dssframe TOML config file."""
-    from dssframe.core.dssrc import convert, write_atomically
+    from dssframe.store.configfile import convert_dssrc, write_config
 
-    text = convert(dssrc)
+    text = convert_dssrc(dssrc)
     if output is None:
         typer.echo(text, nl=False)
     else:
-        write_atomically(output, text, force)
+        write_config(output, text, force)
         typer.echo(f"wrote {output}", err=True)
 
 

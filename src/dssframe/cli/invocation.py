@@ -35,9 +35,9 @@ class State:
         """The effective configuration (file + command line + plugin settings)."""
         if self._config is None:
             from dssframe import logs
-            from dssframe.core import config
+            from dssframe.store import configfile
 
-            loaded = config.load(self.config_file, self.overrides)
+            loaded = configfile.load(self.config_file, self.overrides)
             logs.setup(loaded.loglevel)
             self._config = self.host().apply_settings(loaded)
             self.dry_run = self.dry_run or loaded.dry_run  # dry-run in the file (.dssrc)

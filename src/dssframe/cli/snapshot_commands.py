@@ -30,7 +30,7 @@ def _store(ctx: typer.Context) -> SnapshotStore:
 
 def _dest_dir(state: State) -> str:
     """dest-dir from the configuration alone: no plugins, no logging set-up."""
-    from dssframe.core.config import load
+    from dssframe.store.configfile import load
 
     return load(state.config_file, state.overrides).require("dest-dir")
 

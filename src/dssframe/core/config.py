@@ -8,7 +8,6 @@ Keys are the long option names of the original dss (``source-dir``, ``rsync-opti
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -210,7 +209,7 @@ OPTIONS: tuple[Option, ...] = (
 OPTION_BY_KEY = {option.key: option for option in OPTIONS}
 
 
-def _attr(key: str) -> str:
+def attribute_name(key: str) -> str:
     return key.replace("-", "_")
 
 
@@ -267,7 +266,7 @@ class Config(NamedTuple):
     path: str | None = None  # the file it was read from, if any
 
     def get(self, key: str) -> Any:
-        return getattr(self, _attr(key))
+        return getattr(self, attribute_name(key))
 
     def require(self, key: str) -> str:
         """A path option a command cannot work without."""
@@ -281,7 +280,7 @@ class Config(NamedTuple):
         return {option.key: self.get(option.key) for option in OPTIONS}
 
 
-assert {_attr(o.key) for o in OPTIONS} <= set(Config._fields)
+assert {attribute_name(o.key) for o in OPTIONS} <= set(Config._fields)
 
 
 def validate(values: Mapping[str, Any], origin: str) -> dict[str, Any]:
@@ -300,101 +299,6 @@ def validate(values: Mapping[str, Any], origin: str) -> dict[str, Any]:
 
 # Paths here are strings, not pathlib objects: ``dss create`` reads its config before
 # rsync starts, and importing pathlib would cost it 3 ms.
-
-
-def default_path() -> str:
-    from dssframe.store.dirs import config_dir
-
-    return os.path.join(config_dir(), "config.toml")
-
-
-def resolve_path(explicit: str | None) -> tuple[str, bool]:
-    """The config file to read and whether it must exist (an explicit choice must)."""
-    if explicit:
-        return explicit, True
-    env = os.environ.get("DSSFRAME_CONFIG")
-    if env:
-        return env, True
-    return default_path(), False
-
-
-def read_file(path: str, required: bool) -> dict[str, Any]:
-    """The raw table of ``path`` ({} when optional and missing): TOML, or an original
-    dss option file (``~/.dssrc``: ``option value`` lines), which is read directly
-    when the text is not TOML but is a valid option file."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
-        if required:
-            raise ConfigError(f"config file {path} does not exist") from None
-        return {}
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    import tomllib  # only when there is a file to parse
-
-    try:
-        return tomllib.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a UTF-8 text file") from None
-    except ValueError as exc:  # tomllib.TOMLDecodeError
-        from dssframe.core.dssrc import parse_raw
-
-        try:
-            raw = parse_raw(data.decode("utf-8"), path)
-            validate(raw, path)  # only a valid option file is taken for one
-        except ConfigError:
-            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-        return raw
-
-
-def build(file_values: Mapping[str, Any], overrides: Mapping[str, Any], path: str | None) -> Config:
-    """Merge file values and command-line overrides (which win) into a Config."""
-    raw = dict(file_values)
-    plugins = raw.pop("plugins", {})
-    if not isinstance(plugins, dict) or not all(isinstance(v, dict) for v in plugins.values()):
-        raise ConfigError(f"{path or 'config'}: [plugins] must hold one table per plugin")
-    merged = validate(raw, str(path or "config"))
-    given = validate(overrides, "command line")
-    merged.update(given)
-    for key in PATH_KEYS:
-        value = given.get(key)
-        if value and not os.path.isabs(value) and (key != "source-dir" or _maybe_local(merged)):
-            # what the user typed in a shell: relative to its current directory (a
-            # trailing slash stays: for source-dir it decides the snapshot's layout)
-            slash = "/" if value.endswith("/") else ""
-            merged[key] = os.path.abspath(value) + slash
-    config = Config(**{_attr(k): v for k, v in merged.items()}, plugins=plugins, path=path)
-    from dssframe.core.guards import check_config
-
-    check_config(config)
-    return config
-
-
-def _maybe_local(values: Mapping[str, Any]) -> bool:
-    """Whether the source may be on this host, as the rsync transport decides it: a
-    relative remote source-dir is relative to the remote home and is left alone."""
-    use_ssh = values.get("use-ssh", "auto")
-    if use_ssh != "auto":
-        return bool(use_ssh == "never")
-    if values.get("remote-host", "localhost") not in ("localhost", "127.0.0.1"):
-        return False
-    user = values.get("remote-user")
-    if user is None:
-        return True
-    try:
-        import pwd
-
-        return bool(user == pwd.getpwuid(os.geteuid()).pw_name)
-    except (ImportError, KeyError):
-        return True
-
-
-def load(explicit: str | None, overrides: Mapping[str, Any]) -> Config:
-    path, required = resolve_path(explicit)
-    values = read_file(path, required)
-    exists = required or os.path.exists(path)
-    return build(values, overrides, path if exists else None)
 
 
 def to_toml(values: Mapping[str, Any]) -> str:

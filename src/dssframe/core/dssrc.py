@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import shlex
-import tempfile
 from typing import Any
 
-from dssframe.core.config import OPTION_BY_KEY, to_toml, validate
+from dssframe.core.config import OPTION_BY_KEY, validate
 from dssframe.core.errors import ConfigError
 
 #: dss options with no value: present means true.
@@ -71,33 +69,3 @@ def parse_dssrc(text: str, origin: str) -> dict[str, Any]:
     return validate(parse_raw(text, origin), origin)
 
 
-def convert(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path} is not a UTF-8 text file") from None
-    values = parse_dssrc(text, path)
-    header = f"# dssframe configuration imported from {path}\n"
-    return header + to_toml(values)
-
-
-def write_atomically(path: str, text: str, force: bool) -> None:
-    """Write ``text`` to ``path`` via a temporary file and rename; never clobber
-    an existing file unless ``force``."""
-    if os.path.exists(path) and not force:
-        raise ConfigError(f"{path} exists; use --force to overwrite it")
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".dssframe-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise

@@ -2,9 +2,8 @@
 before anything is touched (exit 2, one line naming the key), and risky but legal set-ups
 are warned about.
 
-:func:`check_config` is pure (the values alone); :func:`check_paths` looks at the file
-system (real paths, modes, mounts) once the transport has said whether the source is
-local.
+Pure: the values alone. What needs the file system (nesting by real path, modes,
+mounts) is :mod:`dssframe.engine.preflight`.
 """
 
 from __future__ import annotations
@@ -97,7 +96,7 @@ def rsync_option_problem(options: Iterable[str]) -> str | None:
     return None
 
 
-def _relative(key: str, value: str) -> ConfigError:
+def relative_path_error(key: str, value: str) -> ConfigError:
     return ConfigError(
         f'{key}: "{value}" is a relative path; write an absolute path '
         "(a run from cron or systemd starts in another directory)"
@@ -114,7 +113,7 @@ def check_config(config: Config) -> None:
     for key in ("dest-dir", "logfile"):
         value = config.get(key)
         if value and not os.path.isabs(value):
-            raise _relative(key, value)
+            raise relative_path_error(key, value)
     check_spacing(config.unit_interval, config.num_intervals)
 
 
@@ -135,12 +134,7 @@ def check_spacing(unit: int, num_intervals: int) -> None:
     )
 
 
-def _inside(path: str, parent: str) -> bool:
-    """Whether real path ``path`` is ``parent`` or below it."""
-    return path == parent or path.startswith(parent.rstrip(os.sep) + os.sep)
-
-
-def _one_file_system(options: Iterable[str]) -> bool:
+def one_file_system(options: Iterable[str]) -> bool:
     """Whether the rsync options include -x/--one-file-system (before any ``--``)."""
     words = iter(options)
     for word in words:
@@ -161,70 +155,3 @@ def _one_file_system(options: Iterable[str]) -> bool:
                         next(words, None)
                     break
     return False
-
-
-def _same_device(first: str, second: str) -> bool:
-    try:
-        return os.stat(first).st_dev == os.stat(second).st_dev
-    except OSError:
-        return True  # cannot tell: assume the worst
-
-
-def check_paths(config: Config, local_source: str | None) -> list[str]:
-    """Raise ConfigError for source/destination mistakes; return warnings to show.
-
-    ``local_source`` is the source directory when it is on this host (None: remote)."""
-    dest = config.dest_dir
-    if local_source is not None:
-        source_dir = config.source_dir
-        if source_dir and not os.path.isabs(source_dir):
-            raise _relative("source-dir", source_dir)
-        if dest:
-            _check_nesting(config, local_source, dest)
-    return _exposure_warnings(dest) if dest else []
-
-
-def _check_nesting(config: Config, source: str, dest: str) -> None:
-    real_source = os.path.realpath(source)
-    real_dest = os.path.realpath(dest)
-    both = f"source-dir {source}, dest-dir {dest}"
-    if real_source != source or real_dest != dest:
-        both += f" (real paths {real_source}, {real_dest})"
-    if real_source == real_dest:
-        raise ConfigError(
-            f"source-dir, dest-dir: {both} are the same directory; every snapshot would "
-            "copy the earlier ones into itself"
-        )
-    if _inside(real_dest, real_source):
-        if _one_file_system(config.rsync_option) and not _same_device(real_source, real_dest):
-            return  # rsync -x does not descend into the destination's file system
-        raise ConfigError(
-            f"source-dir, dest-dir: {both}: dest-dir is inside source-dir, so each snapshot "
-            "would contain the earlier ones (choose a dest-dir outside the source, or put it "
-            "on another file system and pass rsync-option -x)"
-        )
-    if _inside(real_source, real_dest):
-        raise ConfigError(
-            f"source-dir, dest-dir: {both}: source-dir is inside dest-dir, where dss "
-            "creates and removes snapshots"
-        )
-
-
-def _exposure_warnings(dest: str) -> list[str]:
-    """As root, a destination other users can enter exposes every file snapshotted:
-    setuid binaries (on a suid mount) and other users' private files."""
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return []
-    try:
-        mode = os.stat(dest).st_mode & 0o7777
-        nosuid = bool(os.statvfs(dest).f_flag & os.ST_NOSUID)
-    except OSError:
-        return []  # a missing destination: the store reports it
-    if not mode & 0o077 or nosuid:
-        return []
-    return [
-        f"dest-dir {dest} is readable by other users (mode {mode:04o}) and not on "
-        "a nosuid mount; snapshots keep every file's permissions, including setuid binaries "
-        f"and other users' private files: chmod 0700 {dest} or mount it nosuid "
-        "(as rsnapshot advises)"
-    ]

@@ -91,13 +91,13 @@ class _Setup:
 
 def reload_config(explicit: str | None, overrides: Mapping[str, Any]) -> Config:
     """Re-read the config file for SIGHUP: here the file wins over the command line."""
-    from dssframe.core import config as cfg
+    from dssframe.store import configfile
 
-    path, required = cfg.resolve_path(explicit)
-    values = cfg.read_file(path, required)
+    path, required = configfile.resolve_path(explicit)
+    values = configfile.read_file(path, required)
     weaker = {key: value for key, value in overrides.items() if key not in values}
     exists = required or os.path.exists(path)
-    return cfg.build(values, weaker, path if exists else None)
+    return configfile.build(values, weaker, path if exists else None)
 
 
 def default_logfile() -> str:

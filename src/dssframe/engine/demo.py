@@ -7,9 +7,9 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from dssframe.core.config import build
 from dssframe.engine.job import Job
 from dssframe.plugins.host import PluginHost
+from dssframe.store.configfile import build
 from dssframe.store.lock import DestLock
 
 

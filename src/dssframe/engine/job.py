@@ -91,7 +91,7 @@ class Job:
         #: Creation epochs this job must not lose now, with why: the snapshot it is
         #: creating and that snapshot's reference (set between begin and finish).
         self.busy: dict[int, str] = {}
-        #: Risky but legal set-ups (:func:`dssframe.core.guards.check_paths`), for the
+        #: Risky but legal set-ups (:func:`dssframe.engine.preflight.check_paths`), for the
         #: commands that write snapshots (``create``, ``run``) to show once.
         self.warnings: list[str] = []
 
@@ -104,7 +104,7 @@ class Job:
 
     @classmethod
     def from_config(cls, config: Config, host: PluginHost) -> Job:
-        from dssframe.core.guards import check_paths
+        from dssframe.engine.preflight import check_paths
 
         store = Destination.open(config.require("dest-dir"), config.mountpoint)
         transport = host.transport(config)

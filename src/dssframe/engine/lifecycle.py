@@ -67,6 +67,7 @@ from typing import TYPE_CHECKING, Any
 from dssframe.core.errors import SnapshotError, UsageError
 from dssframe.core.gate import refused_message
 from dssframe.core.naming import SnapshotName
+from dssframe.engine.restore import Change, RestoreResult
 from dssframe.store import metadata
 from dssframe.store.current import current_creation, read_current
 from dssframe.store.destination import Destination
@@ -97,28 +98,6 @@ class DeleteResult:
     skipped: tuple[str, ...] = ()  # vetoed by a pre-remove hook
     metadata_only: bool = False
     dry_run: bool = False
-
-
-@dataclass(frozen=True)
-class Change:
-    """One path a restore creates, changes or deletes in the target."""
-
-    kind: str  # "create", "change", "delete"
-    path: str
-    item: str  # rsync's itemize code, e.g. ">f.st......" or "*deleting"
-
-
-@dataclass(frozen=True)
-class RestoreResult:
-    """What :meth:`Snapshot.restore` did (or, with ``dry_run``, would do)."""
-
-    snapshot: str
-    target: str
-    dry_run: bool
-    changes: tuple[Change, ...] = ()  # only computed for a dry run
-    safety_snapshot: str | None = None
-    current: bool = False  # the snapshot became current (the target is the source)
-    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

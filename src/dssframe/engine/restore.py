@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dssframe.core.errors import DssError, SnapshotError, TransportError, UsageError
-from dssframe.engine.lifecycle import Change, RestoreResult
 from dssframe.store import metadata
 from dssframe.store.current import Current, write_current
 
@@ -49,6 +48,29 @@ class Endpoint:
     ssh: list[str] | None  # the ssh argument list for a remote target
     local: str | None  # the local directory, None when remote
     is_source: bool  # the configured source (safety snapshot, becomes current)
+
+
+
+@dataclass(frozen=True)
+class Change:
+    """One path a restore creates, changes or deletes in the target."""
+
+    kind: str  # "create", "change", "delete"
+    path: str
+    item: str  # rsync's itemize code, e.g. ">f.st......" or "*deleting"
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    """What :meth:`Snapshot.restore` did (or, with ``dry_run``, would do)."""
+
+    snapshot: str
+    target: str
+    dry_run: bool
+    changes: tuple[Change, ...] = ()  # only computed for a dry run
+    safety_snapshot: str | None = None
+    current: bool = False  # the snapshot became current (the target is the source)
+    notes: tuple[str, ...] = ()
 
 
 def resolve_target(job: Job, target: str | None) -> Endpoint:
