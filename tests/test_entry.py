@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dssframe.cli.entry import GLOBAL_VALUE_OPTIONS, parse_lean
-from dssframe.cli.invocation import State
+from dssframe.cli.invocation import Invocation
 from dsstest import RunDss
 
 
@@ -21,7 +21,7 @@ def test_plain_invocations_are_parsed_lean() -> None:
                          "create"])
     assert parsed is not None
     state, command, flags = parsed
-    assert isinstance(state, State) and command == "create" and flags == set()
+    assert isinstance(state, Invocation) and command == "create" and flags == set()
     assert state.config_file == "f.toml" and state.dry_run
     assert state.overrides == {"source-dir": "/s", "dest-dir": "/d",
                                "rsync-option": ["--exclude", "-H"]}
@@ -109,17 +109,22 @@ def test_a_real_create_starts_rsync_before_importing_what_it_does_not_need(
 
 
 def test_main_leaves_the_garbage_collector_as_it_found_it(dest: Path) -> None:
-    """main pauses the collector during start-up; a caller's setting comes back."""
+    """In-process, main neither switches the collector nor freezes the caller's
+    objects (only the console script tunes the collector)."""
     import gc
 
     from dssframe.cli.entry import main
 
+    frozen = gc.get_freeze_count()
     assert gc.isenabled()
     assert main(["--dest-dir", str(dest), "ls"]) == 0
+    assert main(["--dest-dir", str(dest), "describe", "--help"]) == 0
     assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen
     gc.disable()
     try:
         assert main(["--dest-dir", str(dest), "ls"]) == 0
         assert not gc.isenabled()
+        assert gc.get_freeze_count() == frozen
     finally:
         gc.enable()

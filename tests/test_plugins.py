@@ -240,7 +240,7 @@ def dssframe_event(event):
 COMMAND_PLUGIN = '''
 import typer
 from dssframe import hookimpl
-from dssframe.cli.app import get_state
+from dssframe.cli.context import get_state
 
 @hookimpl
 def dssframe_cli_commands(app):
@@ -318,9 +318,9 @@ def test_preparse_finds_plugin_modules_and_the_command() -> None:
 def test_value_options_match_the_global_options() -> None:
     import typer
 
-    from dssframe.cli.app import VALUE_OPTIONS, app
+    from dssframe.cli.app import VALUE_OPTIONS, new_app
 
-    command = typer.main.get_command(app)
+    command = typer.main.get_command(new_app())
     takes_value = {
         opt for param in command.params if not getattr(param, "is_flag", False)
         for opt in param.opts  # type: ignore[attr-defined]

@@ -1,5 +1,5 @@
 """``python -m dssframe`` is the ``dss`` command."""
 
-from dssframe.cli.entry import main
+from dssframe.cli.entry import console_main
 
-raise SystemExit(main())
+raise SystemExit(console_main())

@@ -1,44 +1,71 @@
-"""The ``dss`` command: thin typer commands over the core and the plugin host.
+"""The ``dss`` command line: the typer app, its global options, and how commands get on
+it. Every command, builtin or not, comes from a plugin's ``dssframe_cli_commands``
+hook: the builtin ones are the modules in :data:`BUILTIN_COMMAND_MODULES`, registered on
+the plugin host like any third-party plugin (as tox does with its subcommands).
 
-Imports stay inside the commands, so ``dss ls`` loads nothing it does not use.
+Imports stay inside the commands, so a command loads only what it uses.
 """
 
 from __future__ import annotations
 
-import contextlib
 import sys
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dssframe import __version__
-from dssframe.cli.invocation import State
+from dssframe.cli.invocation import Invocation
 
 if TYPE_CHECKING:
-    from dssframe.engine.job import Job
+    from dssframe.plugins.host import PluginHost
 
-app = typer.Typer(
-    name="dss",
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    help="Dyadic hard-link snapshots of a directory with rsync --link-dest.",
-)
-config_app = typer.Typer(help="Find, show and import configuration files.", no_args_is_help=True)
-app.add_typer(config_app, name="config")
+#: The builtin command plugins: plugin name -> module.
+BUILTIN_COMMAND_MODULES = {
+    "commands": "dssframe.cli.main_commands",
+    "snapshot-commands": "dssframe.cli.snapshot_commands",
+    "daemon-commands": "dssframe.cli.daemon_commands",
+    "plugin-commands": "dssframe.cli.plugin_commands",
+}
 
 
-def _state(ctx: typer.Context) -> State:
-    state = ctx.obj
-    assert isinstance(state, State)
-    return state
+def new_app() -> typer.Typer:
+    """A ``dss`` app with the global options and no command yet."""
+    app = typer.Typer(
+        name="dss",
+        add_completion=False,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
+        help="Dyadic hard-link snapshots of a directory with rsync --link-dest.",
+    )
+    app.callback()(main_options)
+    return app
 
 
-#: For commands that plugins add: ``get_state(ctx).config()``, ``.host()``, ``.job()``.
-get_state = _state
+def register_builtin_commands(host: PluginHost) -> None:
+    """Register the builtin command modules on ``host`` (once)."""
+    import importlib
+
+    known = {info.name for info in host.infos}
+    for name, dotted in BUILTIN_COMMAND_MODULES.items():
+        if name not in known:
+            module = importlib.import_module(dotted)
+            host.register_module(module, name, "builtin", None, __version__)
+
+
+def build_app(host: PluginHost) -> typer.Typer:
+    """A ``dss`` app with the commands of every plugin ``host`` has registered."""
+    register_builtin_commands(host)
+    app = new_app()
+    host.add_commands(app)
+    return app
+
+
+def command_names(app: typer.Typer) -> set[str]:
+    """The commands and command groups on ``app``."""
+    names = {info.name or "" for info in app.registered_commands}
+    return names | {group.name or "" for group in app.registered_groups}
 
 
 def _version(value: bool) -> None:
@@ -55,7 +82,6 @@ def _version(value: bool) -> None:
     raise typer.Exit()
 
 
-@app.callback()
 def main_options(
     ctx: typer.Context,
     config: Annotated[str | None, typer.Option("--config", "-c", help="TOML config file")] = None,
@@ -98,207 +124,14 @@ def main_options(
         "loglevel": loglevel,
     }
     overrides = {key: value for key, value in given.items() if value is not None}
-    # A State handed in (the original's option-style command line) keeps what it holds.
-    state = ctx.obj if isinstance(ctx.obj, State) else State()
+    # A Invocation handed in (the original's option-style command line) keeps what it holds.
+    state = ctx.obj if isinstance(ctx.obj, Invocation) else Invocation()
     state.config_file = config or state.config_file
     state.overrides = {**state.overrides, **overrides}
     state.dry_run = dry_run or state.dry_run
     state.plugin_modules = state.plugin_modules + list(plugin or [])
     ctx.obj = state
 
-
-@app.command("ls")
-def ls_command(
-    ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="machine-readable records")] = False,
-    tree: Annotated[bool, typer.Option("--tree", help="draw the tree of parent links")] = False,
-    roots: Annotated[bool, typer.Option("--roots", help="only snapshots without a parent")] = False,
-    leaves: Annotated[bool, typer.Option("--leaves", help="only snapshots with no child")] = False,
-    descendants: Annotated[
-        str | None, typer.Option("--descendants", metavar="NAME", help="only NAME's descendants")
-    ] = None,
-    with_metadata: Annotated[
-        bool, typer.Option("--with-metadata", help="only snapshots with a metadata document")
-    ] = False,
-) -> None:
-    """List every snapshot, oldest first: interval, name, creation duration (h:mm)."""
-    from dssframe.cli import plain as commands
-
-    commands.ls(_state(ctx), as_json, tree, roots, leaves, descendants, with_metadata)
-
-
-@app.command("create")
-def create_command(
-    ctx: typer.Context,
-    allow_shrink: Annotated[
-        bool,
-        typer.Option(
-            "--allow-shrink", help="accept a snapshot far smaller than its reference, once"
-        ),
-    ] = False,
-    force_layout: Annotated[
-        bool,
-        typer.Option(
-            "--force-layout", help="accept a source whose trailing slash changes the layout"
-        ),
-    ] = False,
-) -> None:
-    """Make one snapshot now (--dry-run: print the exact rsync command)."""
-    from dssframe.cli import plain as commands
-
-    commands.create(_state(ctx), typer.echo, allow_shrink, force_layout)
-
-
-@app.command("prune")
-def prune_command(
-    ctx: typer.Context,
-    max_removals: Annotated[
-        int | None, typer.Option("--max", min=0, help="remove at most N snapshots")
-    ] = None,
-) -> None:
-    """Remove every outdated, redundant and orphaned snapshot (--dry-run: list them).
-
-    Every removal passes the removal gate: the newest complete snapshot, pinned ones
-    and the last min-complete complete snapshots are kept whatever retention says."""
-    from dssframe.core import gate
-    from dssframe.core.errors import SnapshotError
-    from dssframe.engine.job import reason_text
-
-    state = _state(ctx)
-    job = state.job()
-    # A dry run changes nothing: it never needs (or waits for) the lock.
-    with contextlib.nullcontext() if state.dry_run else _locked(job):
-        screened = job.prune(max_removals)
-        if not screened.allowed:
-            typer.echo("nothing to remove", err=True)
-        failures = []
-        for removal in screened.allowed:
-            if state.dry_run:
-                typer.echo(f"would remove {removal.snapshot.name}: {reason_text(removal)}")
-                continue
-            try:
-                if job.remove(removal):
-                    typer.echo(f"removed {removal.snapshot.name}: {reason_text(removal)}")
-            except SnapshotError as exc:  # the rest of the plan still runs
-                typer.echo(f"dss: error: {exc}", err=True)
-                failures.append(str(exc))
-        for refusal in screened.refused:
-            if refusal.why not in (gate.TWICE, gate.UNKNOWN):
-                typer.echo(f"kept {gate.refusal_text(refusal)} (removal gate)", err=True)
-        explain = getattr(job.retention, "explain", None)
-        if state.dry_run and explain is not None:
-            now = job.now()
-            for name, rules in explain(job.store.scan(now), now).items():
-                if rules:
-                    typer.echo(f"keep {name}: {', '.join(rules)}")
-    if failures:
-        raise SnapshotError(f"{len(failures)} removal(s) failed; first: {failures[0]}")
-
-
-@contextlib.contextmanager
-def _locked(job: Job) -> Iterator[None]:
-    """Hold the destination's lock for ``job``; a refusal is a LOCK_REFUSED event too."""
-    from dssframe.core.events import EventKind
-    from dssframe.store.lock import DestLock, LockedError
-
-    lock = DestLock(job.store.dest_dir)
-    try:
-        lock.acquire()
-    except LockedError as exc:
-        job.event(EventKind.LOCK_REFUSED, error=str(exc))
-        raise
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-@app.command("configtest")
-def configtest_command(ctx: typer.Context) -> None:
-    """Validate the configuration and print the effective settings."""
-    from dssframe.core.config import plugins_to_toml, to_toml
-    from dssframe.engine.preflight import check_paths
-
-    state = _state(ctx)
-    config = state.config()
-    host = state.host()
-    transport = host.transport(config)
-    host.retention(config)
-    host.configure(config)
-    local_source = transport.local_source() if config.source_dir else None
-    warnings = check_paths(config, local_source)
-    typer.echo(f"# config file: {config.path or '(none)'}")
-    typer.echo(to_toml(config.effective()) + plugins_to_toml(config.plugins), nl=False)
-    for warning in warnings:
-        typer.echo(f"dss: warning: {warning}", err=True)
-    from dssframe.cli.plain import layout_note
-
-    note = layout_note(transport) if config.source_dir else None
-    if note:
-        typer.echo(f"# {note}", err=True)
-    typer.echo("# configuration OK", err=True)
-
-
-@config_app.command("path")
-def config_path_command(ctx: typer.Context) -> None:
-    """Print the config file dss reads (whether it exists or not)."""
-    from dssframe.store.configfile import resolve_path
-
-    typer.echo(resolve_path(_state(ctx).config_file)[0])
-
-
-@config_app.command("show")
-def config_show_command(ctx: typer.Context) -> None:
-    """Print the effective configuration as TOML."""
-    from dssframe.core.config import plugins_to_toml, to_toml
-
-    config = _state(ctx).config()
-    typer.echo(to_toml(config.effective()) + plugins_to_toml(config.plugins), nl=False)
-
-
-@config_app.command("import-dssrc")
-def import_dssrc_command(
-    dssrc: Annotated[str, typer.Argument(help="an original dss config file (~/.dssrc)")],
-    output: Annotated[
-        str | None, typer.Option("--output", "-o", help="write here instead of stdout")
-    ] = None,
-    force: Annotated[bool, typer.Option(help="overwrite an existing output file")] = False,
-) -> None:
-    """Turn an original .dssrc into a dssframe TOML config file."""
-    from dssframe.store.configfile import convert_dssrc, write_config
-
-    text = convert_dssrc(dssrc)
-    if output is None:
-        typer.echo(text, nl=False)
-    else:
-        write_config(output, text, force)
-        typer.echo(f"wrote {output}", err=True)
-
-
-@app.command("demo")
-def demo_command(
-    ctx: typer.Context,
-    directory: Annotated[
-        str | None, typer.Option("--dir", help="where the demo source and snapshots go")
-    ] = None,
-) -> None:
-    """Snapshot a small demo tree twice (with a change between) and list the result."""
-    from pathlib import Path
-
-    from dssframe import logs
-    from dssframe.engine import demo
-
-    logs.setup("warning")
-    base = Path(directory) if directory else demo.default_dir()
-    state = _state(ctx)
-    demo.run(base, state.host(), typer.echo)
-    ls_state = State(overrides={"dest-dir": str(base / "snapshots")})
-    ctx.obj = ls_state
-    ls_command(ctx, as_json=False)
-
-
-# Commands defined in their own modules register themselves on ``app``.
-from dssframe.cli import daemon_commands, plugin_commands, snapshot_commands  # noqa: E402,F401
 
 #: Global options that take a value (the pre-parser must skip their values).
 VALUE_OPTIONS = frozenset(
@@ -331,31 +164,27 @@ def preparse(argv: list[str]) -> tuple[list[str], str | None]:
     return modules, None
 
 
-def builtin_command_names() -> set[str]:
-    names = {info.name or "" for info in app.registered_commands}
-    return names | {group.name or "" for group in app.registered_groups}
-
-
-def main(argv: list[str] | None = None, state: State | None = None) -> int:
+def main(argv: list[str] | None = None, state: Invocation | None = None) -> int:
     """Entry point of the full command line: errors become one line and an exit status.
     ``state`` pre-sets global options (the original's command line is translated into
     one, see :mod:`dssframe.cli.original`)."""
-    from dssframe.cli.entry import reporting_errors
+    from dssframe.cli.report import reporting_errors
 
     args = sys.argv[1:] if argv is None else list(argv)
-    state = state or State()
+    state = state or Invocation()
 
     def run() -> int:
-        modules, command = preparse(args)
-        if modules or command not in builtin_command_names():
-            # -p modules, help, or a command a plugin may provide: load plugins first.
-            from dssframe.plugins.host import load_host
+        from dssframe.plugins.host import load_host
 
-            host = load_host([m for m in modules if m])
-            if command not in builtin_command_names():
-                host.load_entry_points()
-            host.add_commands(app)
-            state._host = host
+        modules, command = preparse(args)
+        # The host is loaded before typer parses: plugins (-p modules, entry points) may
+        # add commands. Entry points are scanned only for a command no builtin has.
+        host = load_host([m for m in modules if m])
+        state._host = host
+        app = build_app(host)
+        if command not in command_names(app):
+            host.load_entry_points()
+            app = build_app(host)
         try:
             # Without standalone mode click returns a command's typer.Exit code
             # instead of raising it.

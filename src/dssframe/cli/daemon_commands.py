@@ -11,13 +11,13 @@ from typing import Annotated, Any
 
 import typer
 
-from dssframe.cli.app import _state, app
+from dssframe import hookimpl
+from dssframe.cli.context import get_state
 
 #: ``dss status`` exit status when no run loop is running (as LSB init scripts do).
 NOT_RUNNING = 3
 
 
-@app.command("run")
 def run_command(
     ctx: typer.Context,
     daemon: Annotated[
@@ -33,7 +33,7 @@ def run_command(
     from dssframe.core.errors import UsageError
     from dssframe.engine import daemon as daemon_module
 
-    state = _state(ctx)
+    state = get_state(ctx)
     if state.dry_run:
         raise UsageError("run does not support --dry-run")
     config = state.config()
@@ -53,10 +53,9 @@ def run_command(
 
 
 def _dest(ctx: typer.Context) -> str:
-    return _state(ctx).config().require("dest-dir")
+    return get_state(ctx).config().require("dest-dir")
 
 
-@app.command("kill")
 def kill_command(
     ctx: typer.Context,
     signal_name: Annotated[
@@ -72,7 +71,7 @@ def kill_command(
 
     dest = _dest(ctx)
     sig = control.parse_signal(signal_name)
-    if dry_run or _state(ctx).dry_run:
+    if dry_run or get_state(ctx).dry_run:
         typer.echo(str(control.require_pid(dest)))
         return
     control.send(dest, sig)
@@ -80,7 +79,6 @@ def kill_command(
         control.wait_gone(dest)
 
 
-@app.command("reload")
 def reload_command(ctx: typer.Context) -> None:
     """Make the running dss re-read its config file (sends SIGHUP)."""
     kill_command(ctx, signal_name="HUP", wait=False, dry_run=False)
@@ -101,7 +99,7 @@ def _when(epoch: Any, now: float) -> str:
 def _disk(ctx: typer.Context, dest: str) -> dict[str, Any]:
     from dssframe.store import diskspace
 
-    config = _state(ctx).config()
+    config = get_state(ctx).config()
     limits = diskspace.Thresholds.from_config(config)
     result: dict[str, Any] = {
         "min_free_mb": limits.min_free_mb,
@@ -125,7 +123,6 @@ def _disk(ctx: typer.Context, dest: str) -> dict[str, Any]:
     return result
 
 
-@app.command("status")
 def status_command(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object")] = False,
@@ -180,3 +177,12 @@ def status_command(
             )
     if not info["running"]:
         raise typer.Exit(NOT_RUNNING)
+
+
+@hookimpl
+def dssframe_cli_commands(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    app.command("run")(run_command)
+    app.command("kill")(kill_command)
+    app.command("reload")(reload_command)
+    app.command("status")(status_command)

@@ -5,9 +5,7 @@ unusual) goes to the typer app in :mod:`dssframe.cli`, which parses it fully."""
 
 from __future__ import annotations
 
-import gc
 import sys
-from collections.abc import Callable
 
 #: Global options that take a value, with the config key they set (None: not a key).
 GLOBAL_VALUE_OPTIONS: dict[str, str | None] = {
@@ -32,10 +30,10 @@ LEAN_COMMANDS: dict[str, frozenset[str]] = {
 
 
 def parse_lean(argv: list[str]) -> tuple[object, str, set[str]] | None:
-    """``(State, command, flags)`` for a plain invocation, None for anything else."""
-    from dssframe.cli.invocation import State
+    """``(Invocation, command, flags)`` for a plain invocation, None for anything else."""
+    from dssframe.cli.invocation import Invocation
 
-    state = State()
+    state = Invocation()
     tokens = list(argv)
     i = 0
     while i < len(tokens):
@@ -69,62 +67,16 @@ def parse_lean(argv: list[str]) -> tuple[object, str, set[str]] | None:
     return None
 
 
-class Terminated(BaseException):
-    """SIGTERM in a one-shot command (anything but ``dss run``, which handles its
-    signals itself): raised in the main thread, it unwinds the command like
-    KeyboardInterrupt -- a hook it waits for has its process group terminated on the
-    way out -- and becomes ``dss: terminated`` and exit status 143."""
-
-
-#: Exit status after SIGTERM (128 + 15).
-TERMINATED_STATUS = 143
-_terminating = False
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    global _terminating
-    if _terminating:
-        return  # the first one is unwinding already (bounded by the hooks' deadlines)
-    _terminating = True
-    hooks = sys.modules.get("dssframe.builtin.shell_hooks")
-    if hooks is not None:
-        hooks.stop_all()  # hooks waited for by other threads (notifiers) are cut off too
-    raise Terminated
-
-
-def _end_hooks() -> None:
-    """After SIGTERM: wait (bounded) until the hooks of other threads are killed."""
-    hooks = sys.modules.get("dssframe.builtin.shell_hooks")
-    if hooks is not None:
-        hooks.wait_stopped(hooks.KILL_GRACE + 1.0)
-
-
-def reporting_errors(action: Callable[[], int | None]) -> int:
-    """Run ``action``; a dssframe error, an interrupt, SIGTERM (:class:`Terminated`)
-    or an OS error becomes one ``dss: ...`` line and an exit status (the error's own,
-    130, 143, 1)."""
-    from dssframe.core.errors import DssError
-
-    try:
-        result = action()
-    except DssError as exc:
-        print(f"dss: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("dss: interrupted", file=sys.stderr)
-        return 130
-    except Terminated:
-        _end_hooks()
-        print("dss: terminated", file=sys.stderr)
-        return TERMINATED_STATUS
-    except OSError as exc:  # e.g. a state dir or destination we may not write
-        print(f"dss: error: {exc}", file=sys.stderr)
-        return 1
-    return result if isinstance(result, int) else 0
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run ``dss`` with ``argv`` (default: the process arguments); the exit status.
+    Safe to call in-process (tests, an embedding program): it leaves the garbage
+    collector as it found it. The console script is :func:`console_main`."""
+    return _dispatch(sys.argv[1:] if argv is None else list(argv), tune_gc=False)
+
+
+def console_main() -> int:
+    """The ``dss`` console script: :func:`main`, with the garbage collector tuned for a
+    process that exits afterwards.
 
     Start-up creates thousands of long-lived objects (modules, classes, functions) and
     hardly any garbage, so the cyclic garbage collector is paused while it runs: its
@@ -132,42 +84,46 @@ def main(argv: list[str] | None = None) -> int:
     with it paused (a create's garbage is a few frames; reference counting frees the
     rest); the typer path turns it back on before the command runs, since ``dss run``
     lives for months. At the end everything is frozen, so that the interpreter's
-    final collection does not walk it all once more (this is the process's entry
-    point: objects alive now are never scanned by the collector again)."""
-    was_enabled = gc.isenabled()
+    final collection does not walk it all once more. Only here, never in :func:`main`:
+    freezing would also freeze every object of an in-process caller."""
+    import gc
+
     gc.disable()
     try:
-        return _dispatch(sys.argv[1:] if argv is None else list(argv))
+        return _dispatch(sys.argv[1:], tune_gc=True)
     finally:
         gc.freeze()
-        if was_enabled:
-            gc.enable()
 
 
-def _dispatch(args: list[str]) -> int:
+def _dispatch(args: list[str], tune_gc: bool) -> int:
+    from dssframe.cli.report import reporting_errors, sigterm_unwinds
+
     lean = parse_lean(args)
     if lean is None:
         from dssframe.cli import original as original_cli
         from dssframe.cli.app import main as full_main
         from dssframe.cli.app import preparse
 
-        gc.freeze()  # the loaded modules: never rescanned, even by a months-long ``run``
-        gc.enable()
+        if tune_gc:
+            import gc
+
+            gc.freeze()  # the loaded modules: never rescanned, even by a months-long ``run``
+            gc.enable()
         if original_cli.is_option_style(args):  # dss --create, dss -R -c ~/.dssrc ...
             if "--run" in args or "-R" in args:
                 return original_cli.run(args)
-            with _sigterm_unwinds():
+            with sigterm_unwinds():
                 return original_cli.run(args)
         if preparse(args)[1] == "run":  # the run loop handles its signals itself
             return full_main(args)
-        with _sigterm_unwinds():
+        with sigterm_unwinds():
             return full_main(args)
     state, command, flags = lean
     from dssframe.cli import plain as commands
-    from dssframe.cli.invocation import State
+    from dssframe.cli.invocation import Invocation
 
-    assert isinstance(state, State)
-    with _sigterm_unwinds():
+    assert isinstance(state, Invocation)
+    with sigterm_unwinds():
         if command == "create":
             shrink, layout = "--allow-shrink" in flags, "--force-layout" in flags
             return reporting_errors(
@@ -176,24 +132,3 @@ def _dispatch(args: list[str]) -> int:
         return reporting_errors(lambda: commands.ls(state, as_json="--json" in flags))
 
 
-class _sigterm_unwinds:  # noqa: N801 - used like a contextlib.contextmanager function
-    """While a one-shot command runs, SIGTERM raises :class:`Terminated` in the main
-    thread (contextlib is not imported for this: ``dss create`` does not need it)."""
-
-    def __enter__(self) -> None:
-        import signal
-
-        global _terminating
-        _terminating = False
-        self.installed = False
-        try:
-            self.old = signal.signal(signal.SIGTERM, _on_sigterm)
-        except ValueError:  # not the main thread (an embedding program): leave it alone
-            return
-        self.installed = True
-
-    def __exit__(self, *exc: object) -> None:
-        import signal
-
-        if self.installed:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL if self.old is None else self.old)

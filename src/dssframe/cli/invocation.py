@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from dssframe.plugins.host import PluginHost
 
 
-class State:
+class Invocation:
     """Global options of one ``dss`` invocation.
 
     (A plain class, like the other records ``dss create`` needs before rsync starts:

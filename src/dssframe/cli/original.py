@@ -137,15 +137,15 @@ def default_dssrc() -> str | None:
 
 def run(argv: list[str]) -> int:
     """Run an original command line; the exit status."""
-    from dssframe.cli.entry import reporting_errors
+    from dssframe.cli.report import reporting_errors
 
     def action() -> int:
         from dssframe.cli.app import main as full_main
-        from dssframe.cli.invocation import State
+        from dssframe.cli.invocation import Invocation
 
         translated = translate(argv)
         config_file = translated.config_file or default_dssrc()
-        state = State(
+        state = Invocation(
             config_file=config_file,
             overrides=dict(translated.overrides),
             dry_run=translated.dry_run,

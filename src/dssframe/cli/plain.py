@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from dssframe.cli.invocation import State
+from dssframe.cli.invocation import Invocation
 
 if TYPE_CHECKING:
     from dssframe.core.transport import Transport
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 def create(
-    state: State,
+    state: Invocation,
     echo: Callable[[str], object] = print,
     allow_shrink: bool = False,
     force_layout: bool = False,
@@ -73,7 +73,7 @@ def layout_note(transport: Transport) -> str | None:
     )
 
 
-def _job_or_event(state: State) -> Job:
+def _job_or_event(state: Invocation) -> Job:
     """``state.job()``; an operational failure to open the destination (missing,
     not a mount point) is a CREATE_FAILED event as well as an error."""
     from dssframe.core.errors import ConfigError, DssError, PluginError
@@ -115,7 +115,7 @@ def ls_line(interval: int | None, name: str, seconds: int | None) -> str:
 
 
 def ls(
-    state: State,
+    state: Invocation,
     as_json: bool = False,
     tree: bool = False,
     roots: bool = False,

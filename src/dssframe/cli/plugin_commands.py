@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from dssframe.cli.app import _state, app
+from dssframe import hookimpl
+from dssframe.cli.context import get_state
 
 KIND_BY_HOOK = {
     "dssframe_register_transports": "transport",
@@ -16,13 +17,12 @@ KIND_BY_HOOK = {
 }
 
 
-@app.command("plugins")
 def plugins_command(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable records")] = False,
 ) -> None:
     """List every plugin: name, kind, version, origin, hooks; marks the selected ones."""
-    state = _state(ctx)
+    state = get_state(ctx)
     config = state.config()
     host = state.host()
     host.load_entry_points()
@@ -72,3 +72,9 @@ def plugins_command(
             typer.echo(f"    failed to load: {r['error']}")
         else:
             typer.echo(f"    hooks: {', '.join(r['hooks'])}")
+
+
+@hookimpl
+def dssframe_cli_commands(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    app.command("plugins")(plugins_command)

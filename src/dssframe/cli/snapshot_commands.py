@@ -13,22 +13,23 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dssframe.cli.app import _state, app
+from dssframe import hookimpl
+from dssframe.cli.context import get_state
 
 if TYPE_CHECKING:
-    from dssframe.cli.invocation import State
+    from dssframe.cli.invocation import Invocation
     from dssframe.engine.lifecycle import SnapshotStore
 
 
 def _store(ctx: typer.Context) -> SnapshotStore:
     from dssframe.engine.lifecycle import SnapshotStore
 
-    state = _state(ctx)
+    state = get_state(ctx)
     config = state.config()
     return SnapshotStore.from_config(config, state.host())
 
 
-def _dest_dir(state: State) -> str:
+def _dest_dir(state: Invocation) -> str:
     """dest-dir from the configuration alone: no plugins, no logging set-up."""
     from dssframe.store.configfile import load
 
@@ -68,7 +69,6 @@ def ls_lifecycle(
     return store.select(roots, leaves, descendants, with_metadata)
 
 
-@app.command("describe")
 def describe_command(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="snapshot name or creation epoch")],
@@ -83,7 +83,6 @@ def describe_command(
     _write(snap.describe(format))
 
 
-@app.command("delete")
 def delete_command(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="snapshot name or creation epoch")],
@@ -108,7 +107,7 @@ def delete_command(
     hook, .being_deleted, rm -rf, events). Pinned snapshots are never deleted."""
     from dssframe.core.errors import SnapshotError
 
-    state = _state(ctx)
+    state = get_state(ctx)
     snap = _store(ctx).get(name)
     dry = dry_run or state.dry_run
     result = snap.delete(children, children_only, metadata_only, dry, force)
@@ -128,7 +127,6 @@ def delete_command(
         raise SnapshotError(f"not deleted (vetoed by a pre-remove hook): {vetoed}")
 
 
-@app.command("pin")
 def pin_command(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="snapshot name or creation epoch")],
@@ -148,7 +146,7 @@ def pin_command(
     from dssframe.core.errors import UsageError
     from dssframe.store import pins
 
-    state = _state(ctx)
+    state = get_state(ctx)
     store = _store(ctx)
     snap = store.get(name)
     if snap.snapshot_name.being_deleted:
@@ -165,7 +163,6 @@ def pin_command(
     typer.echo(f"{pins.describe(pin, now)}: {snap.name}")
 
 
-@app.command("unpin")
 def unpin_command(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="snapshot name or creation epoch")],
@@ -174,7 +171,7 @@ def unpin_command(
     from dssframe.core.errors import UsageError
     from dssframe.store import pins
 
-    state = _state(ctx)
+    state = get_state(ctx)
     dest_dir = _dest_dir(state)
     text = name.rstrip("/").rsplit("/", 1)[-1]
     found = [p for p in pins.read_pins(dest_dir).values() if text in (p.name, str(p.creation))]
@@ -187,7 +184,6 @@ def unpin_command(
     typer.echo(f"unpinned {found[0].name}")
 
 
-@app.command("restore")
 def restore_command(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="snapshot name or creation epoch")],
@@ -207,7 +203,7 @@ def restore_command(
     """Make the source (or --target DIR) identical to a snapshot; it becomes current."""
     import sys
 
-    state = _state(ctx)
+    state = get_state(ctx)
     snap = _store(ctx).get(name)
     dry = dry_run or state.dry_run
     result = snap.restore(
@@ -229,7 +225,6 @@ def restore_command(
         typer.echo(note)
 
 
-@app.command("adopt")
 def adopt_command(
     ctx: typer.Context,
     names: Annotated[
@@ -239,7 +234,7 @@ def adopt_command(
 ) -> None:
     """Write metadata for existing snapshot directories (from the original dss, say),
     each parent inferred as the previous complete snapshot."""
-    state = _state(ctx)
+    state = get_state(ctx)
     store = _store(ctx)
     dry = dry_run or state.dry_run
     result = store.adopt(names or (), dry)
@@ -254,7 +249,6 @@ def adopt_command(
         typer.echo("every snapshot has metadata", err=True)
 
 
-@app.command("diff")
 def diff_command(
     ctx: typer.Context,
     a: Annotated[str, typer.Argument(help="the older snapshot (name or creation epoch)")],
@@ -265,10 +259,9 @@ def diff_command(
     files are unchanged without a look inside)."""
     from dssframe.engine.diff import command
 
-    _write(command(_dest_dir(_state(ctx)), a, b, as_json))
+    _write(command(_dest_dir(get_state(ctx)), a, b, as_json))
 
 
-@app.command("du")
 def du_command(
     ctx: typer.Context,
     names: Annotated[
@@ -285,7 +278,7 @@ def du_command(
     from dssframe.engine.diff import snapshot_dir
     from dssframe.store.destination import Destination
 
-    dest_dir = os.path.abspath(_dest_dir(_state(ctx)))
+    dest_dir = os.path.abspath(_dest_dir(get_state(ctx)))
     if names:
         paths = [snapshot_dir(dest_dir, name) for name in names]
         chosen = [(os.path.basename(p), p) for p in paths]
@@ -299,3 +292,16 @@ def du_command(
         _write(json.dumps(report.to_json(), indent=1) + "\n")
     else:
         _write(du.format_text(report, human_readable=not in_bytes))
+
+
+@hookimpl
+def dssframe_cli_commands(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    app.command("describe")(describe_command)
+    app.command("delete")(delete_command)
+    app.command("pin")(pin_command)
+    app.command("unpin")(unpin_command)
+    app.command("restore")(restore_command)
+    app.command("adopt")(adopt_command)
+    app.command("diff")(diff_command)
+    app.command("du")(du_command)

@@ -12,13 +12,13 @@ power loss the new content is either complete on disk or absent:
 4. the directory is ``fsync``-ed, so the rename itself is durable.
 
 On any failure the temporary file is removed and the target is untouched. Standard
-library ``os`` only: ``tempfile`` alone would cost ``dss create`` 5 ms of start-up.
+library ``os`` only: ``tempfile`` alone would cost ``dss create`` 5 ms of start-up, and
+``json`` is imported only by the JSON writer.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -80,5 +80,7 @@ def write_json_atomically(
     path: str, data: Mapping[str, Any], *, sort_keys: bool = False, suffix: str = ".tmp"
 ) -> None:
     """:func:`write_atomically` of ``data`` as JSON (indented, one trailing newline)."""
+    import json  # not at module level: ``dss create`` reads its config before rsync starts
+
     text = json.dumps(data, indent=1, sort_keys=sort_keys) + "\n"
     write_atomically(path, text, suffix=suffix)
