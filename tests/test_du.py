@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from dssframe.core.sizes import du_size
 from dssframe.engine import du
 from dsstest import RunDss, complete, require_tool
 
@@ -84,4 +85,4 @@ def test_sharing_rules(tmp_path: Path) -> None:
     assert first.size == 3 * blocks + directory
     assert second.unique == os.lstat(two).st_blocks * 512
     assert report.total == first.size + second.unique
-    assert du.human(1536) == "1.5K" and du.human(20 * 1024 * 1024) == "20M"
+    assert du_size(1536) == "1.5K" and du_size(20 * 1024 * 1024) == "20M"

@@ -122,7 +122,7 @@ def test_state_properties() -> None:
 def test_writers_use_the_dss_spelling(utc: None) -> None:
     assert naming.incomplete_name(1204565370) == "1204565370-incomplete"
     # The human part is local time; the SPEC example was written in another zone.
-    assert naming.human(1204565370) == "Mon_Mar_03_2008_17_29_30"
+    assert naming.human_time(1204565370) == "Mon_Mar_03_2008_17_29_30"
     assert (
         naming.complete_name(1204565370, 1204565971)
         == "1204565370-1204565971.Mon_Mar_03_2008_17_29_30-Mon_Mar_03_2008_17_39_31"
@@ -137,11 +137,11 @@ def test_writers_use_the_dss_spelling(utc: None) -> None:
 
 def test_human_follows_local_time() -> None:
     # exactly the original's strftime("%a_%b_%d_%Y_%H_%M_%S") in local time (snap.c)
-    assert naming.human(1204565370) == time.strftime(
+    assert naming.human_time(1204565370) == time.strftime(
         "%a_%b_%d_%Y_%H_%M_%S", time.localtime(1204565370)
     )
     assert re.fullmatch(
-        r"[A-Z][a-z]{2}_[A-Z][a-z]{2}_\d\d_\d{4}_\d\d_\d\d_\d\d", naming.human(0)
+        r"[A-Z][a-z]{2}_[A-Z][a-z]{2}_\d\d_\d{4}_\d\d_\d\d_\d\d", naming.human_time(0)
     )
 
 

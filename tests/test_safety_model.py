@@ -189,7 +189,7 @@ class SafetyMachine(RuleBasedStateMachine):
         # Non-snapshot entries inside the destination that dss must never touch.
         (self.dest / "README.txt").write_text("not a snapshot\n")
         old = int(self.clock_now) - 30 * DAY
-        os.symlink(self.disk_sentinel, self.dest / f"{old}-{old + 5}.{naming.human(old)}-x")
+        os.symlink(self.disk_sentinel, self.dest / f"{old}-{old + 5}.{naming.human_time(old)}-x")
         future = int(self.real_start) + 30 * DAY
         self.future_dir = self.dest / naming.incomplete_name(future)
         make_tree(self.future_dir)

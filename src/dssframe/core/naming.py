@@ -108,7 +108,7 @@ def parse(name: str, now: int | None = None) -> SnapshotName | None:
     return SnapshotName(name, creation, completion, state)
 
 
-def human(epoch: int) -> str:
+def human_time(epoch: int) -> str:
     """The human-readable local-time part dss appends, e.g. ``Sun_Mar_02_2008_14_29_30``."""
     return time.strftime(HUMAN_FORMAT, time.localtime(epoch))
 
@@ -118,7 +118,7 @@ def incomplete_name(creation: int) -> str:
 
 
 def complete_name(creation: int, completion: int) -> str:
-    return f"{creation}-{completion}.{human(creation)}-{human(completion)}"
+    return f"{creation}-{completion}.{human_time(creation)}-{human_time(completion)}"
 
 
 def being_deleted_name(snapshot: SnapshotName) -> str:

@@ -34,6 +34,8 @@ import stat
 from dataclasses import dataclass, field
 from typing import Any
 
+from dssframe.core.sizes import iec_size
+
 ADDED = "added"
 REMOVED = "removed"
 CHANGED = "changed"
@@ -233,14 +235,6 @@ def diff_trees(a: str, b: str, content: bool = True) -> TreeDiff:
     return TreeDiff(a, b, walker.out)
 
 
-def human_size(size: int) -> str:
-    """``1.5 MiB`` style (binary units, one decimal above bytes)."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 _MARKS = {ADDED: "+", REMOVED: "-", CHANGED: "~", METADATA: "."}
@@ -271,10 +265,10 @@ def format_text(result: TreeDiff) -> str:
         lines.append(f"{mark} {name}{info}")
     s = result.summary()
     lines.append(
-        f"# {s['added']} added ({human_size(s['added_bytes'])}), "
-        f"{s['removed']} removed ({human_size(s['removed_bytes'])}), "
-        f"{s['changed']} changed ({human_size(s['changed_old_bytes'])} -> "
-        f"{human_size(s['changed_new_bytes'])}), {s['metadata']} metadata only"
+        f"# {s['added']} added ({iec_size(s['added_bytes'])}), "
+        f"{s['removed']} removed ({iec_size(s['removed_bytes'])}), "
+        f"{s['changed']} changed ({iec_size(s['changed_old_bytes'])} -> "
+        f"{iec_size(s['changed_new_bytes'])}), {s['metadata']} metadata only"
     )
     return "".join(line + "\n" for line in lines)
 

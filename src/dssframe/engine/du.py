@@ -28,6 +28,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from dssframe.core.sizes import du_size
+
 BLOCK = 512
 
 
@@ -125,21 +127,11 @@ def usage(snapshots: Iterable[tuple[str, str]]) -> Report:
     return Report(rows, total)
 
 
-def human(size: int) -> str:
-    """``du -h`` style: 1024-based, one decimal below 10."""
-    value = float(size)
-    for unit in ("", "K", "M", "G", "T", "P"):
-        if value < 1024 or unit == "P":
-            if not unit:
-                return f"{size}"
-            return f"{value:.1f}{unit}" if value < 10 else f"{value:.0f}{unit}"
-        value /= 1024
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def format_text(report: Report, human_readable: bool = True) -> str:
     """``unique  size  name`` per snapshot, then ``total``."""
-    show = human if human_readable else str
+    show = du_size if human_readable else str
     lines = [f"{'unique':>8}  {'size':>8}  snapshot"]
     for row in report.snapshots:
         lines.append(f"{show(row.unique):>8}  {show(row.size):>8}  {row.name}")
