@@ -69,6 +69,8 @@ def test_state_file_is_replaced_atomically(dest: Path) -> None:
     control.write_state(path, {"pid": 2, "activity": "creating"})
     assert control.read_state(str(dest)) == {"pid": 2, "activity": "creating"}
     assert os.listdir(path.parent) == [path.name]  # no temporary file left behind
+    assert path.read_text() == '{\n "activity": "creating",\n "pid": 2\n}\n'  # sorted keys
+    assert path.stat().st_mode & 0o777 == 0o600  # it holds the effective configuration
     path.write_text("{half a fi")
     assert control.read_state(str(dest)) is None
 

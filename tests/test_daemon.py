@@ -340,6 +340,9 @@ def test_low_space_at_start_removes_down_to_min_complete_and_reports_no_space(
         min_free_percent=100, min_complete=2, post_remove_hook=hook, rsync_path="false"
     ).start()
     wait_until(lambda: "no-space" in dss.log(), what="the NO_SPACE report")
+    # post-remove hooks run in the notifiers' delivery thread: in order, but the loop
+    # does not wait for them
+    wait_until(lambda: len(hook_calls(out)) >= 4, what="the post-remove hooks")
     removed = [Path(call[0]).name for call in hook_calls(out)]
     assert removed == [outdated, orphan, recent[0], recent[1]]
     assert snapshot_names(dest) == recent[2:]
@@ -397,8 +400,17 @@ def test_disk_space_thresholds_zero_turns_a_check_off() -> None:
     assert diskspace.shortages(space, diskspace.Thresholds(0, 0, 0)) == []
     assert diskspace.shortages(space, diskspace.Thresholds(100, 0, 0)) == ["50 MiB free < 100 MiB"]
     assert diskspace.shortages(space, diskspace.Thresholds(0, 6, 0)) == ["5.0% free < 6%"]
-    assert diskspace.is_low(space, diskspace.Thresholds(0, 0, 2))
-    assert not diskspace.is_low(space, diskspace.Thresholds(50, 5, 1))  # "below", not "at"
+    assert diskspace.shortages(space, diskspace.Thresholds(0, 0, 2))
+    assert not diskspace.shortages(space, diskspace.Thresholds(50, 5, 1))  # "below", not "at"
+    limits = diskspace.Thresholds(100, 0, 2)
+    assert diskspace.record(space, limits) == {
+        "free_mb": 50, "total_mb": 1000, "percent_free": 5.0, "percent_free_inodes": 1.0,
+        "min_free_mb": 100, "min_free_percent": 0, "min_free_percent_inodes": 2, "low": True,
+        "shortages": ["50 MiB free < 100 MiB", "1.0% inodes free < 2%"],
+    }
+    unread = diskspace.record(None, limits, error="Permission denied")
+    assert unread["error"] == "Permission denied" and unread["free_mb"] is None
+    assert unread["low"] is False and unread["min_free_mb"] == 100
 
 
 def test_statvfs_is_read_as_an_unprivileged_user_sees_it(dest: Path) -> None:
@@ -408,7 +420,7 @@ def test_statvfs_is_read_as_an_unprivileged_user_sees_it(dest: Path) -> None:
     assert space.percent_free_inodes == 100.0  # no inode counts: never low on inodes
     real = diskspace.measure(str(dest))
     assert 0 < real.percent_free < 100 and real.total_mb > 0
-    assert diskspace.is_low(real, diskspace.Thresholds(0, 100, 0))  # how the tests force it
+    assert diskspace.shortages(real, diskspace.Thresholds(0, 100, 0))  # how tests force it
 
 
 def test_on_reload_the_file_wins_over_the_command_line(tmp_path: Path) -> None:

@@ -51,8 +51,7 @@ def fresh_hooks_module() -> Iterator[None]:
     hooks.reset()
     yield
     hooks.reset()
-    hooks.set_reporter(None)
-    hooks.dssframe_configure(Config())
+    hooks.dssframe_configure(Config(), None)
 
 
 def hanging(pidfile: Path, ignore_term: bool = False) -> str:
@@ -431,8 +430,8 @@ def test_a_timed_out_hook_reaches_the_notifiers_as_a_hook_timeout_event(
 def test_run_kills_the_group_on_timeout_and_reports_it(tmp_path: Path) -> None:
     pidfile = tmp_path / "pid"
     reported: list[Event] = []
-    hooks.set_reporter(reported.append)
-    hooks.dssframe_configure(Config(source_dir="/src", dest_dir="/dst"))
+    # the host hands its notify over with the configuration
+    hooks.dssframe_configure(Config(source_dir="/src", dest_dir="/dst"), reported.append)
     # A group whose leader exits on SIGTERM but whose member ignores it.
     value = f"echo $$ > {pidfile}; (trap '' TERM; exec sleep 100000) & wait"
     assert hooks.run("post-remove-hook", value, "/d/x", timeout=0.5) == hooks.TIMED_OUT
@@ -519,3 +518,37 @@ def test_notify_waits_for_no_notifier_beyond_the_stop_deadline() -> None:
         assert heard == ["run-exiting"]  # the quick one heard it all the same
     finally:
         release.set()
+
+
+def test_the_host_stops_every_plugin_through_its_hooks() -> None:
+    """``dss`` reaches the shell hooks (and any plugin that starts processes) only
+    through the hooks ``dssframe_stop`` and ``dssframe_wait_stopped``."""
+    from dssframe import hookimpl
+
+    class Worker:
+        """A plugin with a process of its own, still running."""
+
+        def __init__(self) -> None:
+            self.stops: list[float | None] = []
+            self.deadlines: list[float] = []
+
+        @hookimpl
+        def dssframe_stop(self, within: float | None) -> None:
+            self.stops.append(within)
+
+        @hookimpl
+        def dssframe_wait_stopped(self, deadline: float) -> bool:
+            self.deadlines.append(deadline)
+            return False
+
+    worker = Worker()
+    host = load_host()
+    host.register_module(worker, "worker", "test", None, None)
+    before = time.monotonic()
+    host.stop(2)
+    assert worker.stops == [2] and hooks.stopping()  # the shell hooks were told too
+    assert host.wait_stopped(0.2) is False  # the worker's process still runs
+    assert worker.deadlines and worker.deadlines[0] >= before + 0.2
+    assert host._stop_by is not None and host._stop_by <= before + 2.5  # notifiers too
+    host.stop(None)  # a new run in this process
+    assert worker.stops == [2, None] and not hooks.stopping() and host._stop_by is None

@@ -25,7 +25,7 @@ ODD = "name with spaces $(touch PWNED) `touch PWNED2` ; echo hi"
 def unconfigured_hooks() -> Iterator[None]:
     """The plugin keeps the configuration module-wide: never leak it into other tests."""
     yield
-    hooks.dssframe_configure(Config())
+    hooks.dssframe_configure(Config(), None)
 
 
 @pytest.fixture
@@ -163,10 +163,44 @@ def test_event_hooks_through_the_plugin_host(recorder: tuple[str, Path]) -> None
     assert len(calls(out)) == 3
 
 
-def test_a_failing_post_hook_changes_nothing(recorder: tuple[str, Path]) -> None:
-    host = load_host()
-    host.configure(Config(post_create_hook="/bin/false"))
-    host.notify(Event(EventKind.SNAPSHOT_CREATED, 1, path="/d/x"))  # no exception
+def test_a_failing_post_hook_changes_nothing(
+    run_dss: RunDss, recorder: tuple[str, Path], tmp_path: Path, source: Path, dest: Path
+) -> None:
+    """A post-create or post-remove hook that fails is reported, and that is all: the
+    command succeeds, the new snapshot stays complete and as copied, the removed one
+    stays removed, and no other snapshot is touched."""
+    from dssframe.core import naming
+    from dsstest import tree_state
+
+    require_tool("rsync")
+    script, out = recorder
+    failing = f'REC_EXIT=1 {script} "$1"'
+    host = load_host()  # in-process: notify returns normally, the hook did run
+    host.configure(Config(post_create_hook=failing))
+    host.notify(Event(EventKind.SNAPSHOT_CREATED, 1, path="/d/x"))
+    assert calls(out) == [["/d/x"]]
+    out.unlink()
+
+    config = _config(tmp_path, source, dest, **{"post-create-hook": failing})
+    first = run_dss("-c", str(config), "create", check=True, cwd=tmp_path).stdout.strip()
+    second = run_dss("-c", str(config), "create", cwd=tmp_path)
+    assert second.returncode == 0
+    assert "post-create-hook exited with status 1" in second.stderr
+    created = second.stdout.strip()
+    assert calls(out) == [[first], [created]]
+    for path in (first, created):
+        name = naming.parse(Path(path).name)
+        assert Path(path).parent == dest and name is not None and name.complete
+        assert tree_state(Path(path, source.name)) == tree_state(source)  # as copied
+    assert sorted(os.listdir(dest)) == sorted([".dssframe", Path(first).name, Path(created).name])
+
+    config = _config(tmp_path, source, dest, **{"post-remove-hook": failing})
+    removed = run_dss("-c", str(config), "delete", Path(first).name, cwd=tmp_path)
+    assert removed.returncode == 0, removed.stderr
+    assert "post-remove-hook exited with status 1" in removed.stderr
+    assert calls(out)[2:] == [[first]]
+    assert sorted(os.listdir(dest)) == sorted([".dssframe", Path(created).name])
+    assert tree_state(Path(created, source.name)) == tree_state(source)
 
 
 # --- end to end through the dss command -----------------------------------------------------

@@ -282,7 +282,7 @@ def test_deleting_through_the_api_emits_events(dest: Path) -> None:
     s = branching(dest)
     host = load_host()
     recorder = HookRecorder()
-    host.register_module(recorder, "recorder", "test", None, None)  # type: ignore[arg-type]
+    host.register_module(recorder, "recorder", "test", None, None)
     from dssframe.core.config import Config
 
     store = SnapshotStore.from_config(Config(dest_dir=str(dest)), host)

@@ -33,7 +33,7 @@ def test_tricky_neighbours_get_different_keys() -> None:
 
 
 segment = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="/\0"),
+    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="/\0"),
     min_size=1,
     max_size=12,
 ).filter(lambda s: s not in (".", ".."))

@@ -52,7 +52,7 @@ def populate(dest: Path, now: int) -> dict[str, str]:
     return names | {f"junk:{n}": n for n in junk}
 
 
-def listing(dest: Path) -> dict[str, tuple[str, float]]:
+def listing(dest: Path) -> dict[str, tuple[int, float]]:
     return {p.name: (p.lstat().st_mode, p.lstat().st_mtime) for p in dest.iterdir()}
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from dssframe.builtin.rsync.stats import parse_rsync_stats
 from dssframe.core import naming
 from dssframe.store import metadata
 from dssframe.store.current import Current, current_creation
@@ -37,7 +38,7 @@ LOG = """\
 
 
 def test_stats_of_the_last_run_in_an_rsync_log() -> None:
-    assert metadata.parse_rsync_stats(LOG) == {
+    assert parse_rsync_stats(LOG) == {
         "files": 20201,
         "created_files": 301,
         "deleted_files": 0,
@@ -49,7 +50,7 @@ def test_stats_of_the_last_run_in_an_rsync_log() -> None:
         "bytes_sent": 1230000,
         "bytes_received": 6015,
     }
-    assert metadata.parse_rsync_stats("rsync: nothing here\n") == {}
+    assert parse_rsync_stats("rsync: nothing here\n") == {}
 
 
 def test_round_trip_is_atomic_and_leaves_no_temporary_files(tmp_path: Path) -> None:
@@ -172,13 +173,15 @@ def test_corrupt_or_missing_metadata_never_makes_a_snapshot_unusable(
 
 
 def test_a_leftover_temporary_file_neither_blocks_nor_is_overwritten(tmp_path: Path) -> None:
-    """A crashed writer with the same pid left .tmp-<pid>-0.json: the next name is used."""
-    target = tmp_path / "meta" / "1.json"
-    target.parent.mkdir()
-    leftover = target.parent / f".tmp-{os.getpid()}-0.json"
+    """A crashed writer with the same pid left .tmp-<pid>-0.tmp: the next name is used
+    (documents are written by dssframe.store.atomic)."""
+    target = Path(metadata.document_path(str(tmp_path), 1))
+    target.parent.mkdir(parents=True)
+    leftover = target.parent / f".tmp-{os.getpid()}-0.tmp"
     leftover.write_text("half written")
-    metadata.write_json_atomically(str(target), {"creation": 1})
-    assert json.loads(target.read_text()) == {"creation": 1}
+    assert metadata.write(str(tmp_path), metadata.Metadata(1, "1-2")) == str(target)
+    assert json.loads(target.read_text())["creation"] == 1
     assert oct(target.stat().st_mode & 0o777) == "0o644"
     assert leftover.read_text() == "half written"
     assert sorted(p.name for p in target.parent.iterdir()) == sorted([leftover.name, "1.json"])
+    assert metadata.keys(str(tmp_path)) == {1}

@@ -50,7 +50,7 @@ def install_plugin(root: Path, dist: str, entry: str, module: str, code: str) ->
     """A real installed distribution: module + dist-info with an entry point."""
     root.mkdir(exist_ok=True)
     (root / f"{module}.py").write_text(textwrap.dedent(code))
-    info = root / f"{dist}-1.2.3.dist-info"
+    info = root / f"{dist.replace('-', '_')}-1.2.3.dist-info"  # as a wheel names it
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.2.3\n")
     (info / "entry_points.txt").write_text(f"[dssframe]\n{entry} = {module}\n")
@@ -274,18 +274,235 @@ def test_third_party_notifiers_hear_events_only_when_listed(
     assert "unknown notifier 'rce'; valid names: " in bad.stderr and "rec" in bad.stderr
 
 
+RECORDING_NOTIFIER_2 = RECORDING_NOTIFIER.replace("RECORD_TO", "RECORD_TO_2")
+
+
 @pytest.mark.usefixtures("rsync")
-def test_a_hanging_notifier_is_time_boxed(
+def test_notifiers_never_delay_the_work(
     run_dss: RunDss, tmp_path: Path, source: Path, dest: Path
 ) -> None:
-    env = install_plugin(tmp_path / "site", "dss-hang", "hang", "hang_mod", HANGING_NOTIFIER)
+    """A notifier that hangs on every event: the copy starts at once (the snapshot's
+    recorded duration is the copy's), the process waits for the notifiers once, about
+    notify-timeout (not notify-timeout per event), and a well-behaved notifier beside
+    it hears every event."""
+    from dssframe.store import metadata
+
+    site = tmp_path / "site"
+    env = install_plugin(site, "dss-hang", "hang", "hang_mod", HANGING_NOTIFIER)
+    env = {**env, **install_plugin(site, "dss-rec", "rec", "rec_mod", RECORDING_NOTIFIER)}
+    record = tmp_path / "events.txt"
+    env["RECORD_TO"] = str(record)
     config = tmp_path / "c.toml"
-    config.write_text('notify = ["hang"]\nnotify-timeout = 1\n')
+    config.write_text('notify = ["hang", "rec"]\nnotify-timeout = 3\n')
+    started = time.monotonic()
     result = run_dss("--config", str(config), "--source-dir", f"{source}/", "--dest-dir",
-                     str(dest), "create", env=env, timeout=30)
+                     str(dest), "create", env=env, timeout=60)
+    elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr
-    assert "notifier 'hang' did not finish snapshot-created within 1s" in result.stderr
+    assert 2.9 < elapsed < 5.5, elapsed  # two events: 6 s if each waited its own 3 s
+    (snapshot,) = snapshots(dest)
+    recorded = metadata.load(str(dest), snapshot.creation).metadata
+    assert recorded is not None and recorded.duration is not None
+    assert recorded.duration < 2, recorded.duration  # the copy's time, not the deadline's
+    assert record.read_text().split() == ["create-started", "snapshot-created"]
+    hang_lines = [line for line in result.stderr.splitlines() if "notifier 'hang'" in line]
+    assert hang_lines == [
+        "dss: notifier 'hang' did not finish create-started within 3s; going on without it "
+        "(1 event dropped: snapshot-created)"
+    ]
+
+
+#: The three plugin distributions of plugins/ (installed in the development venv):
+#: the modules a configuration that does not enable them must never import.
+SHIPPED = {"gfs": "dssframe_gfs", "apprise": "dssframe_apprise",
+           "prometheus": "dssframe_prometheus"}
+HEAVY = ("apprise", "prometheus_client")
+
+MODULES_AFTER_CREATE = """
+import sys
+from dssframe.cli.entry import main
+rc = main(sys.argv[1:])
+names = {names!r}
+print(rc, sorted(m for m in sys.modules if m.split(".")[0] in names))
+"""
+
+
+@pytest.mark.usefixtures("rsync")
+def test_installed_plugins_are_imported_only_when_enabled(
+    tmp_path: Path, source: Path, dest: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from dssframe.plugins.entrypoints import entry_points
+
+    installed = {ep.name for ep in entry_points("dssframe")}
+    if not set(SHIPPED) <= installed:
+        pytest.skip(f"plugins/ not installed (found {sorted(installed)})")
+    textfile = tmp_path / "metrics" / "dss.prom"
+    textfile.parent.mkdir()
+    table = f'[plugins.prometheus]\ntextfile = "{textfile}"\n'
+    config = tmp_path / "c.toml"
+    code = MODULES_AFTER_CREATE.format(names={*SHIPPED.values(), *HEAVY})
+    args = ["--config", str(config), "--source-dir", f"{source}/", "--dest-dir", str(dest),
+            "create"]
+
+    def create() -> tuple[list[str], str]:
+        done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                              text=True, check=True, timeout=120)
+        rc, modules = done.stdout.strip().splitlines()[-1].split(" ", 1)
+        assert rc == "0", done.stderr
+        import ast
+
+        return ast.literal_eval(modules), done.stderr  # a printed list of strings
+
+    # installed, with a settings table even, but not enabled: nothing of them is imported
+    config.write_text(table)
+    modules, stderr = create()
+    assert modules == []
+    assert "[plugins.prometheus]: plugin 'prometheus' is installed but not enabled" in stderr
+    assert not textfile.exists()
+
+    # selected and listed: imported, and they act
+    config.write_text('retention = "gfs"\nnotify = ["prometheus", "apprise"]\n'
+                      "[plugins.gfs]\nkeep-daily = 7\n" + table)
+    modules, stderr = create()
+    assert {"dssframe_gfs", "dssframe_prometheus", "dssframe_apprise"} <= set(modules), stderr
+    assert "apprise" not in modules and "prometheus_client" not in modules  # lazy, no URLs
+    assert "dssframe_snapshots{" in textfile.read_text()  # prometheus heard the creation
+
+
+VETO_PLUGIN = '''
+from dssframe import hookimpl
+
+@hookimpl
+def dssframe_pre_create(config, destination):
+    return "the database dump is still running"
+'''
+
+
+@pytest.mark.usefixtures("rsync")
+def test_a_veto_plugin_acts_only_when_enabled(
+    run_dss: RunDss, tmp_path: Path, source: Path, dest: Path
+) -> None:
+    """A behaviour change: an installed veto plugin used to be asked by every dss; now
+    only when ``enable-plugins`` lists it."""
+    env = install_plugin(tmp_path / "site", "dss-veto", "dumpguard", "dumpguard_mod",
+                         VETO_PLUGIN)
+    config = tmp_path / "c.toml"
+    base = ["--config", str(config), "--source-dir", f"{source}/", "--dest-dir", str(dest)]
+    config.write_text("")
+    listing = run_dss(*base, "plugins", env=env, check=True)
+    assert "dumpguard 1.2.3 (other) from entry point (dss-veto)  [not enabled]" in listing.stdout
+    assert "dyadic" in listing.stdout and "[enabled] [selected retention dyadic]" in listing.stdout
+    run_dss(*base, "create", env=env, check=True)  # installed, not enabled: not asked
     assert len(snapshots(dest)) == 1
+
+    config.write_text('enable-plugins = ["dumpguard"]\n')
+    vetoed = run_dss(*base, "create", env=env)
+    assert vetoed.returncode == 1, vetoed.stderr
+    assert "deferred: the database dump is still running" in vetoed.stderr
+    assert len(snapshots(dest)) == 1
+    import json
+
+    records = json.loads(run_dss(*base, "plugins", "--json", env=env, check=True).stdout)
+    assert {r["name"]: r["enabled"] for r in records}["dumpguard"] is True
+
+    config.write_text('enable-plugins = ["dumpgaurd"]\n')
+    typo = run_dss(*base, "create", env=env)
+    assert typo.returncode == 2
+    assert "enable-plugins: no plugin 'dumpgaurd' is installed; did you mean 'dumpguard'?" \
+        in typo.stderr
+
+
+OTHER_RETENTION = KEEP_NEWEST.replace('"keep-newest"', '"newest-only"')
+
+
+def test_a_selected_name_imports_the_entry_point_named_like_it_first(
+    run_dss: RunDss, tmp_path: Path, dest: Path
+) -> None:
+    site = tmp_path / "site"
+    env = install_plugin(site, "dss-keepnewest", "keepnewest", "keepnewest_mod", KEEP_NEWEST)
+    env = {**env, **install_plugin(site, "dss-other", "other", "other_mod", OTHER_RETENTION)}
+    env = {**env, **install_plugin(site, "dss-broken", "broken", "broken_mod", BROKEN)}
+    make_snapshots(dest, 2)
+    # "keep-newest" finds the "keepnewest" entry point: the others stay unimported
+    found = run_dss("--retention", "keep-newest", "--dest-dir", str(dest), "--loglevel", "info",
+                    "prune", env=env, check=True)
+    assert "failed to load" not in found.stderr and "importing every installed" not in found.stderr
+    # a name no entry point is named like: everything is imported to find it, and why
+    searched = run_dss("--retention", "newest-only", "--dest-dir", str(dest), "--loglevel",
+                       "info", "prune", env=env, check=True)
+    assert "retention 'newest-only': no installed plugin is named like it; importing every " \
+        "installed plugin to find it" in searched.stderr
+    assert "plugin 'broken' (dss-broken) failed to load" in searched.stderr
+    assert len(snapshots(dest)) == 1
+
+
+def test_a_renamed_hook_warns_and_still_works(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The deprecation path of a hook rename, with a test-only specification (no real
+    hook has been renamed yet): the old name warns when a plugin implementing it is
+    registered, and the host calls it whenever it calls the new one."""
+    import types
+    import warnings
+
+    from dssframe import hookimpl
+    from dssframe.core.config import Config
+    from dssframe.plugins import hookspecs
+
+    monkeypatch.setattr(hookspecs, "RENAMED", {})
+
+    def dssframe_demo_count(items: list[str]) -> int:
+        """Count ``items``. Return value: the count."""
+        return 0
+
+    specs = types.ModuleType("demo_specs")
+    specs.dssframe_demo_count = hookspecs.hookspec(dssframe_demo_count)  # type: ignore[attr-defined]
+    specs.dssframe_demo_tally = hookspecs.renamed(  # type: ignore[attr-defined]
+        dssframe_demo_count, "dssframe_demo_tally", since="0.2"
+    )
+    # a real specification renamed: the registries honour the old name too
+    specs.dssframe_register_policies = hookspecs.renamed(  # type: ignore[attr-defined]
+        hookspecs.dssframe_register_retention, "dssframe_register_policies", since="0.2"
+    )
+    assert hookspecs.RENAMED == {"dssframe_demo_tally": "dssframe_demo_count",
+                                 "dssframe_register_policies": "dssframe_register_retention"}
+    assert (specs.dssframe_demo_tally.__doc__ or "").startswith(
+        "Deprecated since 0.2: renamed to ``dssframe_demo_count``.")
+
+    class Old:
+        @hookimpl
+        def dssframe_demo_tally(self, items: list[str]) -> int:
+            return len(items)
+
+        @hookimpl
+        def dssframe_register_policies(self, register):  # type: ignore[no-untyped-def]
+            register("old-style", lambda config: "a policy")
+
+    class New:
+        @hookimpl
+        def dssframe_demo_count(self, items: list[str]) -> int:
+            return 10 * len(items)
+
+    host = PluginHost()
+    host.pm.add_hookspecs(specs)
+    with pytest.warns(DeprecationWarning) as caught:
+        host.register_module(Old(), "old", "test", None, None)
+    messages = sorted(str(w.message) for w in caught)
+    assert messages == [
+        "hook 'dssframe_demo_tally' is deprecated since dssframe 0.2: implement "
+        "'dssframe_demo_count' instead (same arguments)",
+        "hook 'dssframe_register_policies' is deprecated since dssframe 0.2: implement "
+        "'dssframe_register_retention' instead (same arguments)",
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        host.register_module(New(), "new", "test", None, None)
+    host.finish()
+    assert sorted(host.call("dssframe_demo_count", items=["a", "b"])) == [2, 20]
+    policy: object = host.retention(Config(retention="old-style"))
+    assert policy == "a policy"
+    assert host.owner_of("retention", "old-style") == "old"
 
 
 def test_a_plugin_adds_a_command(run_dss: RunDss, tmp_path: Path, dest: Path) -> None:
@@ -323,6 +540,6 @@ def test_value_options_match_the_global_options() -> None:
     command = typer.main.get_command(new_app())
     takes_value = {
         opt for param in command.params if not getattr(param, "is_flag", False)
-        for opt in param.opts  # type: ignore[attr-defined]
+        for opt in param.opts
     }
     assert takes_value == set(VALUE_OPTIONS)

@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dssframe.builtin.rsync import RsyncTransport, current_user, remote_path
-from dssframe.core import config as config_module
 from dssframe.core.errors import ConfigError
 from dssframe.core.transport import CopyRequest, Outcome
+from dssframe.store import configfile as config_module
 
 REQUEST = CopyRequest(destination="/snap/1700000000-incomplete")
 

@@ -536,8 +536,8 @@ class SafetyMachine(RuleBasedStateMachine):
         assert beside_dest == {"dest", "sentinel"} | filler
         if self.filler is not None:
             assert self.filler.stat().st_size == self.filler_size
-        for name, state in self.junk.items():
-            assert self._entry_state(self.dest / name) == state, f"{name} was changed"
+        for name, entry in self.junk.items():
+            assert self._entry_state(self.dest / name) == entry, f"{name} was changed"
 
     @invariant()
     def the_clock_stays_in_the_past(self) -> None:
@@ -548,12 +548,19 @@ class SafetyMachine(RuleBasedStateMachine):
             shutil.rmtree(top, ignore_errors=True)
 
 
+# Longer than the suite's per-test timeout: a local failure is shrunk for up to 5 minutes.
+@pytest.mark.timeout(900)
 def test_safety_model(small_disk: Path, tmp_path: Path) -> None:
     require_tool("rsync")
     work = tmp_path / "work"
     work.mkdir()
+
+    class Machine(SafetyMachine):  # hypothesis makes one per example, without arguments
+        def __init__(self) -> None:
+            super().__init__(small_disk, work)
+
     run_state_machine_as_test(
-        lambda: SafetyMachine(small_disk, work),
+        Machine,
         settings=settings(
             # Few but long runs: the interesting states (a recycled or resumed directory,
             # a full disk, a pin) need a few dozen steps to build up.

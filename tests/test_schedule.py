@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 from hypothesis import given, settings
@@ -15,7 +15,7 @@ from dssframe.core import naming
 from dssframe.core.config import Config
 from dssframe.core.dyadic import desired, interval_of
 from dssframe.core.naming import SnapshotName
-from dssframe.core.retention import Reason
+from dssframe.core.retention import Reason, Removal
 from dssframe.core.schedule import (
     MAX_SLEEP,
     Action,
@@ -215,9 +215,93 @@ def test_a_vetoed_removal_is_skipped_until_the_veto_expires() -> None:
 def test_idle_wait_ends_when_a_snapshot_changes_interval() -> None:
     s = Settings(unit=100, num_intervals=2)
     snaps = [complete(T0 - 150, T0 - 149), complete(T0 - 10, T0 - 9)]
-    assert next_change(T0, snaps, s) == T0 - 150 + 200
+    assert next_change(T0, snaps, policy_for(s)) == T0 - 150 + 200
     d = decide(T0, snaps, policy_for(s), s, Activity())
     assert d.action is Action.WAIT and d.until == T0 + 40  # next snapshot due at T0+40
+
+
+# --- the policy owns the schedule ------------------------------------------------------
+
+
+class KeepAll:
+    """A policy without ``next_due`` / ``next_change``: the scheduler's fallbacks."""
+
+    name = "keep-all"
+
+    def interval(self, snapshot: SnapshotName, now: int) -> int | None:
+        return None
+
+    def plan(
+        self, snapshots: Sequence[SnapshotName], now: int, protected: frozenset[int]
+    ) -> list[Removal]:
+        return []
+
+
+class Hourly(KeepAll):
+    """A policy with its own schedule: an hour after the newest creation."""
+
+    def __init__(self, answer: bool = True) -> None:
+        self.answer = answer
+        self.asked: list[tuple[int, int]] = []
+
+    def next_due(
+        self, snapshots: Sequence[SnapshotName], now: int, average_duration: int
+    ) -> int | None:
+        self.asked.append((now, average_duration))
+        done = [s for s in snapshots if s.complete]
+        return done[-1].creation + 3600 if self.answer else None
+
+    def next_change(self, snapshots: Sequence[SnapshotName], now: int) -> int | None:
+        return None
+
+
+def test_the_scheduler_asks_the_policy_when_the_next_snapshot_is_due() -> None:
+    snaps = [complete(T0, T0 + 100), complete(T0 + 1000, T0 + 1300)]
+    policy = Hourly()
+    d = decide(T0 + 2000, snaps, policy, S, Activity())
+    assert d.action is Action.WAIT and d.next_snapshot == d.until == T0 + 1000 + 3600
+    assert policy.asked == [(T0 + 2000, 200)]  # average duration of the complete ones
+    assert decide(T0 + 4600, snaps, policy, S, Activity()).action is Action.CREATE
+    # no complete snapshot yet: at once, without asking
+    assert decide(T0, [incomplete(T0 - 5)], Hourly(), S, Activity()).action is Action.RESUME
+
+
+def test_a_policy_without_a_schedule_gets_the_original_dss_spacing() -> None:
+    snaps = [complete(T0, T0 + 100), complete(T0 + 1000, T0 + 1300)]
+    spaced = T0 + 1300 + S.spacing - 200
+    for policy in (KeepAll(), Hourly(answer=False)):
+        assert next_snapshot_time(T0 + 2000, snaps, S, policy) == spaced
+    d = decide(T0 + 2000, snaps, KeepAll(), S, Activity())
+    # no next_change either: the idle loop plans again after MAX_SLEEP
+    assert d.action is Action.WAIT and d.next_snapshot == spaced
+    assert d.until == T0 + 2000 + MAX_SLEEP
+    assert next_change(T0, snaps, KeepAll()) == T0 + MAX_SLEEP
+    assert next_change(T0, snaps, Hourly()) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from([8, 100, 3600, DAY]),
+    st.integers(1, 6),
+    st.lists(st.tuples(st.integers(0, 5 * DAY), st.integers(0, 7200)), max_size=12),
+)
+def test_dyadic_schedule_is_the_original_rule(
+    unit: int, n: int, spans: list[tuple[int, int]]
+) -> None:
+    s = Settings(unit=unit, num_intervals=n)
+    now = T0 + 6 * DAY
+    snaps = sorted(
+        {c: complete(T0 + c, T0 + c + d) for c, d in spans}.values(), key=lambda x: x.creation
+    )
+    dyadic_policy = policy_for(s)
+    assert next_snapshot_time(now, snaps, s, dyadic_policy) == next_snapshot_time(now, snaps, s)
+    if snaps:
+        average = sum(x.duration or 0 for x in snaps) // len(snaps)
+        wanted = 1 << (n - 1)
+        newest = snaps[-1].completion
+        assert newest is not None
+        expected = now if unit < average * wanted else newest + s.spacing - average
+        assert dyadic_policy.next_due(snaps, now, average) == expected
 
 
 # --- properties -----------------------------------------------------------------------

@@ -91,7 +91,9 @@ def gnu_diff(a: Path, b: Path) -> tuple[set[str], set[str], set[str]]:
         ["diff", "-rq", "--no-dereference", str(a), str(b)], capture_output=True, text=True
     )
     assert result.returncode in (0, 1), result.stderr
-    added, removed, changed = set(), set(), set()
+    added: set[str] = set()
+    removed: set[str] = set()
+    changed: set[str] = set()
     for line in result.stdout.splitlines():
         if line.startswith("Only in "):
             where, _, name = line[len("Only in "):].partition(": ")

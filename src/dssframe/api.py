@@ -1,10 +1,11 @@
 """The public plugin API: everything a plugin needs, in one place.
 
 Import from here, never from the modules behind it: ``dssframe.api`` is the contract,
-the layout under it may change between releases. The builtin plugins
-(:mod:`dssframe.builtin`) and the plugins shipped in ``plugins/`` import only from this
-module and ``dssframe.hookimpl`` (a test checks it), so a third-party plugin needs
-nothing else either.
+the layout under it may change between releases. The plugins shipped in ``plugins/``
+and the authoring guide's example (``docs/examples``) import only from this module and
+``dssframe.hookimpl`` (``tests/test_public_api.py`` checks it), so a third-party plugin
+needs nothing else either. (The builtins in :mod:`dssframe.builtin` are part of
+dssframe and may use the core directly.)
 
 What is here, by family (the reference in ``docs/`` documents every name):
 
@@ -12,9 +13,13 @@ What is here, by family (the reference in ``docs/`` documents every name):
 - events (notifiers): :class:`Event`, :class:`EventKind`, :data:`EVENT_API_VERSION`;
 - snapshot names: :class:`SnapshotName`, :class:`State`, :func:`parse_name`,
   :func:`list_snapshots`;
-- retention: :class:`RetentionPolicy`, :class:`Removal`, :class:`Reason`;
+- retention: :class:`RetentionPolicy`, :class:`SchedulingPolicy`,
+  :class:`ExplainingPolicy`, :class:`Removal`, :class:`Reason`;
 - transports: :class:`Transport`, :class:`CopyRequest`, :class:`CopyResult`,
-  :class:`Outcome`;
+  :class:`CopyStats`, :class:`Outcome`, :class:`Progress`, :class:`RestoreRequest`,
+  :class:`Change`, and the optional capabilities :class:`RemoteTransport`,
+  :class:`LayoutTransport`, :class:`StatsSource`, :class:`ProgressSource`,
+  :class:`RestoringTransport`, :class:`PreviewingTransport`;
 - configuration: :class:`Config`, :class:`Setting`, :class:`PluginSettings`,
   :func:`validate_section`;
 - errors: :class:`DssError` and its subclasses;
@@ -39,9 +44,30 @@ from dssframe.core.errors import (
 from dssframe.core.events import EVENT_API_VERSION, Event, EventKind
 from dssframe.core.naming import SnapshotName, State
 from dssframe.core.naming import parse as parse_name
-from dssframe.core.retention import Reason, Removal, RetentionPolicy
+from dssframe.core.retention import (
+    ExplainingPolicy,
+    Reason,
+    Removal,
+    RetentionPolicy,
+    SchedulingPolicy,
+)
 from dssframe.core.settings import PluginSettings, Setting, validate_section
-from dssframe.core.transport import CopyRequest, CopyResult, Outcome, Transport
+from dssframe.core.transport import (
+    Change,
+    CopyRequest,
+    CopyResult,
+    CopyStats,
+    LayoutTransport,
+    Outcome,
+    PreviewingTransport,
+    Progress,
+    ProgressSource,
+    RemoteTransport,
+    RestoreRequest,
+    RestoringTransport,
+    StatsSource,
+    Transport,
+)
 from dssframe.logs import get as get_logger
 from dssframe.store.atomic import write_atomically, write_json_atomically
 
@@ -76,23 +102,35 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "EVENT_API_VERSION",
+    "Change",
     "Config",
     "ConfigError",
     "CopyRequest",
     "CopyResult",
+    "CopyStats",
     "DssError",
     "Event",
     "EventKind",
+    "LayoutTransport",
     "Outcome",
     "PluginError",
     "PluginSettings",
+    "PreviewingTransport",
+    "Progress",
+    "ProgressSource",
     "Reason",
+    "RemoteTransport",
     "Removal",
+    "RestoreRequest",
+    "RestoringTransport",
     "RetentionPolicy",
+    "SchedulingPolicy",
+    "ExplainingPolicy",
     "Setting",
     "SnapshotError",
     "SnapshotName",
     "State",
+    "StatsSource",
     "Transport",
     "TransportError",
     "UnknownNameError",

@@ -20,6 +20,8 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
+from dssframe.core.config import LOGLEVELS
+
 if TYPE_CHECKING:
     import logging
 
@@ -30,15 +32,9 @@ WARNING = 30
 ERROR = 40
 CRIT = 50
 EMERG = 60
-LEVELS = {
-    "debug": DEBUG,
-    "info": INFO,
-    "notice": NOTICE,
-    "warning": WARNING,
-    "error": ERROR,
-    "crit": CRIT,
-    "emerg": EMERG,
-}
+#: The ``loglevel`` option's names (:data:`dssframe.core.config.LOGLEVELS`, 0..6) and
+#: the logging module's numbers for them.
+LEVELS = dict(zip(LOGLEVELS, (DEBUG, INFO, NOTICE, WARNING, ERROR, CRIT, EMERG), strict=True))
 
 #: The level set by :func:`setup` (until then logging's default, WARNING).
 _threshold = WARNING

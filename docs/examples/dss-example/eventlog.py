@@ -1,8 +1,7 @@
 """Notifier "eventlog": append one line per event to a file."""
 
 from dssframe import hookimpl
-from dssframe.core.events import EVENT_API_VERSION
-from dssframe.core.settings import PluginSettings, Setting
+from dssframe.api import EVENT_API_VERSION, PluginSettings, Setting
 
 settings = {}
 

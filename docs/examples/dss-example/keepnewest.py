@@ -1,8 +1,7 @@
 """Retention policy "keep-newest": keep the newest N complete snapshots."""
 
 from dssframe import hookimpl
-from dssframe.core.retention import Reason, Removal
-from dssframe.core.settings import PluginSettings, Setting
+from dssframe.api import PluginSettings, Reason, Removal, Setting
 
 
 class KeepNewest:

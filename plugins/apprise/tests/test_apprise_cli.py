@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from conftest import HttpSink
+    from plugins.apprise.tests.conftest import HttpSink
 
 RunDss = Callable[..., subprocess.CompletedProcess[str]]  # the run_dss fixture
 

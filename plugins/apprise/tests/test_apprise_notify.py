@@ -19,7 +19,7 @@ from dssframe.core.events import Event, EventKind
 from dssframe.plugins.host import load_host
 
 if TYPE_CHECKING:  # the fixtures' types; conftest is not imported at run time
-    from conftest import HttpSink, SmtpSink
+    from plugins.apprise.tests.conftest import HttpSink, SmtpSink
 
 NOW = 1_700_000_000
 DEST = "/srv/snapshots"

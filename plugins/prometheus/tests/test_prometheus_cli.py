@@ -15,7 +15,7 @@ import pytest
 from dssframe.core import naming
 
 if TYPE_CHECKING:
-    from conftest import Metrics
+    from plugins.prometheus.tests.conftest import Metrics
 
 RunDss = Callable[..., subprocess.CompletedProcess[str]]  # the run_dss fixture
 

@@ -20,7 +20,7 @@ from dssframe.core.events import Event, EventKind
 from dssframe.plugins.host import load_host
 
 if TYPE_CHECKING:  # the fixture's type; conftest is not imported at run time
-    from conftest import Metrics
+    from plugins.prometheus.tests.conftest import Metrics
 
 Read = Callable[[Path], "Metrics"]
 T0 = 1_700_000_000

@@ -9,7 +9,7 @@ from dssframe import hookimpl
 from dssframe.core import dyadic
 from dssframe.core.config import Config
 from dssframe.core.naming import SnapshotName
-from dssframe.core.retention import Removal
+from dssframe.core.retention import Removal, dss_spacing, evenly_spaced
 
 
 class DyadicRetention:
@@ -29,6 +29,16 @@ class DyadicRetention:
         return dyadic.plan(
             snapshots, now, self.unit, self.num_intervals, protected, self.keep_redundant
         )
+
+    def next_due(self, snapshots: Sequence[SnapshotName], now: int, average_duration: int) -> int:
+        """The original dss's schedule: the newest completion + ``u / 2**(n-1)`` minus
+        the average creation duration (now when creating takes longer than that)."""
+        spacing = dss_spacing(self.unit, self.num_intervals)
+        return evenly_spaced(snapshots, now, spacing, average_duration)
+
+    def next_change(self, snapshots: Sequence[SnapshotName], now: int) -> int | None:
+        """When a snapshot next moves into another interval."""
+        return dyadic.next_change(snapshots, now, self.unit, self.num_intervals)
 
 
 @hookimpl

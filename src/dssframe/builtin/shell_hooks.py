@@ -20,13 +20,19 @@ slices. A hook still running after ``hook-timeout`` seconds (0: no limit) times 
 its whole group gets SIGTERM, then SIGKILL :data:`KILL_GRACE` seconds later; it
 counts as a failure (a timed-out pre-create hook defers the creation), is logged as
 ``pre-create-hook timed out after 3600s; killed`` and reported to the notifiers as
-a ``hook-timeout`` event through the reporter the plugin host installs
-(:func:`set_reporter`). When dss stops (:func:`stop_all`, called by the run loop's
-signal handler and by a one-shot command's SIGTERM handler), running hooks get
-SIGTERM at once; hooks started later (the exit hook) still run, but get SIGTERM
-:data:`STOP_TERM_GRACE` seconds before the stop deadline; every hook is killed by
-the deadline at the latest. An exception in the waiting thread (KeyboardInterrupt,
-SystemExit) terminates the group the same way before it propagates.
+a ``hook-timeout`` event through the ``notify`` the plugin host hands over with
+``dssframe_configure``. When dss stops (the ``dssframe_stop`` hook, which the plugin
+host calls from the run loop's signal handler and from a one-shot command's SIGTERM
+handler: :func:`stop_all`), running hooks get SIGTERM at once; hooks started later
+(the exit hook) still run, but get SIGTERM :data:`STOP_TERM_GRACE` seconds before the
+stop deadline; every hook is killed by the deadline at the latest
+(``dssframe_wait_stopped`` waits for that: :func:`wait_stopped`). An exception in the
+waiting thread (KeyboardInterrupt, SystemExit) terminates the group the same way
+before it propagates.
+
+The post-create, post-remove and exit hooks run when this plugin hears the event, that
+is in the host's delivery thread for this notifier: the work goes on meanwhile, and
+``notify-timeout`` bounds how long dss waits for them when it is done.
 """
 
 from __future__ import annotations
@@ -71,7 +77,7 @@ _config: Config | None = None
 _stop: tuple[float, float] | None = None
 #: The process groups of the hooks running now (their leaders' pids).
 _running: set[int] = set()
-#: Hands an event to the notifiers (installed by the plugin host).
+#: Hands an event to the notifiers (the host's notify, from dssframe_configure).
 _reporter: Callable[[Event], None] | None = None
 
 
@@ -128,8 +134,9 @@ def wait_stopped(timeout: float) -> bool:
 
 
 def set_reporter(reporter: Callable[[Event], None] | None) -> None:
-    """Install the function that hands a ``hook-timeout`` event to the notifiers
-    (the plugin host installs its ``notify``; this module cannot see the host)."""
+    """Install the function that hands a ``hook-timeout`` event to the notifiers (the
+    plugin host's ``notify`` arrives with ``dssframe_configure``; this is for direct
+    use of the module)."""
     global _reporter
     _reporter = reporter
 
@@ -292,9 +299,23 @@ def _failure(key: str, status: int) -> str:
 
 
 @hookimpl
-def dssframe_configure(config: Config) -> None:
-    global _config
+def dssframe_configure(config: Config, notify: Callable[[Event], None] | None) -> None:
+    global _config, _reporter
     _config = config
+    _reporter = notify
+
+
+@hookimpl
+def dssframe_stop(within: float | None) -> None:
+    if within is None:
+        reset()
+    else:
+        stop_all(within)
+
+
+@hookimpl
+def dssframe_wait_stopped(deadline: float) -> bool:
+    return wait_stopped(max(0.0, deadline - time.monotonic()))
 
 
 @hookimpl

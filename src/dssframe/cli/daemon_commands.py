@@ -101,26 +101,11 @@ def _disk(ctx: typer.Context, dest: str) -> dict[str, Any]:
 
     config = get_state(ctx).config()
     limits = diskspace.Thresholds.from_config(config)
-    result: dict[str, Any] = {
-        "min_free_mb": limits.min_free_mb,
-        "min_free_percent": limits.min_free_percent,
-        "min_free_percent_inodes": limits.min_free_percent_inodes,
-    }
     try:
         space = diskspace.measure(dest)
     except OSError as exc:
-        result["error"] = str(exc.strerror or exc)
-        return result
-    shortages = diskspace.shortages(space, limits)
-    result.update(
-        free_mb=space.free_mb,
-        total_mb=space.total_mb,
-        percent_free=round(space.percent_free, 2),
-        percent_free_inodes=round(space.percent_free_inodes, 2),
-        low=bool(shortages),
-        shortages=shortages,
-    )
-    return result
+        return diskspace.record(None, limits, error=str(exc.strerror or exc))
+    return diskspace.record(space, limits)
 
 
 def status_command(

@@ -73,6 +73,7 @@ def prune_command(
     and the last min-complete complete snapshots are kept whatever retention says."""
     from dssframe.core import gate
     from dssframe.core.errors import SnapshotError
+    from dssframe.core.retention import ExplainingPolicy
     from dssframe.engine.job import reason_text
 
     state = get_state(ctx)
@@ -96,10 +97,9 @@ def prune_command(
         for refusal in screened.refused:
             if refusal.why not in (gate.TWICE, gate.UNKNOWN):
                 typer.echo(f"kept {gate.refusal_text(refusal)} (removal gate)", err=True)
-        explain = getattr(job.retention, "explain", None)
-        if state.dry_run and explain is not None:
+        if state.dry_run and isinstance(job.retention, ExplainingPolicy):
             now = job.now()
-            for name, rules in explain(job.store.scan(now), now).items():
+            for name, rules in job.retention.explain(job.store.scan(now), now).items():
                 if rules:
                     typer.echo(f"keep {name}: {', '.join(rules)}")
     if failures:

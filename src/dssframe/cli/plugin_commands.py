@@ -1,4 +1,5 @@
-"""``dss plugins``: what is installed, where it came from, what it implements."""
+"""``dss plugins``: what is installed, where it came from, what it implements, and
+whether the configuration enables it (installed is not enabled)."""
 
 from __future__ import annotations
 
@@ -21,11 +22,13 @@ def plugins_command(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable records")] = False,
 ) -> None:
-    """List every plugin: name, kind, version, origin, hooks; marks the selected ones."""
+    """List every plugin: name, kind, version, origin, hooks; marks the enabled and the
+    selected ones."""
     state = get_state(ctx)
     config = state.config()
     host = state.host()
-    host.load_entry_points()
+    host.load_entry_points()  # everything installed, enabled or not
+    enabled = host.enabled_names()
     selected = {
         host.owner_of("transport", config.transport): f"transport {config.transport}",
         host.owner_of("retention", config.retention): f"retention {config.retention}",
@@ -44,6 +47,7 @@ def plugins_command(
                 "version": info.version,
                 "origin": origin,
                 "hooks": hooks,
+                "enabled": host.is_enabled(info),
                 "selected": selected.get(info.name),
             }
         )
@@ -55,6 +59,7 @@ def plugins_command(
                 "version": None,
                 "origin": f"entry point ({broken.distribution})",
                 "hooks": [],
+                "enabled": broken.name in enabled,
                 "selected": None,
                 "error": broken.error,
             }
@@ -63,7 +68,9 @@ def plugins_command(
         typer.echo(json.dumps(records, indent=1))
         return
     for r in records:
-        mark = f"  [selected {r['selected']}]" if r["selected"] else ""
+        mark = "  [enabled]" if r["enabled"] else "  [not enabled]"
+        if r["selected"]:
+            mark += f" [selected {r['selected']}]"
         typer.echo(
             f"{r['name']} {r['version'] or '?'} ({'/'.join(r['kind']) or 'broken'}) "
             f"from {r['origin']}{mark}"

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dssframe.plugins.host import PluginHost
 
 
 class Terminated(BaseException):
@@ -20,6 +24,16 @@ TERMINATED_STATUS = 143
 
 
 _terminating = False
+#: After SIGTERM, what plugins started (shell hooks) is gone within this many seconds,
+#: and no notifier is waited for longer.
+STOP_WITHIN = 5.0
+
+
+def _host() -> PluginHost | None:
+    """The plugin host of this run, if one was made (never imported here: a signal
+    handler must not import)."""
+    module = sys.modules.get("dssframe.plugins.host")
+    return module.current() if module is not None else None
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
@@ -27,17 +41,19 @@ def _on_sigterm(signum: int, frame: object) -> None:
     if _terminating:
         return  # the first one is unwinding already (bounded by the hooks' deadlines)
     _terminating = True
-    hooks = sys.modules.get("dssframe.builtin.shell_hooks")
-    if hooks is not None:
-        hooks.stop_all()  # hooks waited for by other threads (notifiers) are cut off too
+    host = _host()
+    if host is not None:
+        host.stop(STOP_WITHIN)  # hooks waited for by other threads (notifiers) too
     raise Terminated
 
 
 def _end_hooks() -> None:
-    """After SIGTERM: wait (bounded) until the hooks of other threads are killed."""
-    hooks = sys.modules.get("dssframe.builtin.shell_hooks")
-    if hooks is not None:
-        hooks.wait_stopped(hooks.KILL_GRACE + 1.0)
+    """After SIGTERM: wait (bounded) until what the plugins started in other threads
+    (the notifiers' hooks) is gone, and those deliveries are over."""
+    host = _host()
+    if host is not None:
+        host.wait_stopped(STOP_WITHIN + 1.0)
+        host.flush()
 
 
 def reporting_errors(action: Callable[[], int | None]) -> int:
@@ -45,9 +61,13 @@ def reporting_errors(action: Callable[[], int | None]) -> int:
     or an OS error becomes one ``dss: ...`` line and an exit status (the error's own,
     130, 143, 1)."""
     from dssframe.core.errors import DssError
+    from dssframe.plugins.notify import background
 
     try:
-        result = action()
+        # Events are delivered in the background while the command runs; before it
+        # returns, it waits for them (notify-timeout at most, or the stop deadline).
+        with background():
+            result = action()
     except DssError as exc:
         print(f"dss: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -170,18 +170,18 @@ def unpin_command(
     """Remove a snapshot's pin (retention decides about it again)."""
     from dssframe.core.errors import UsageError
     from dssframe.store import pins
+    from dssframe.store.destination import lookup
 
     state = get_state(ctx)
     dest_dir = _dest_dir(state)
-    text = name.rstrip("/").rsplit("/", 1)[-1]
-    found = [p for p in pins.read_pins(dest_dir).values() if text in (p.name, str(p.creation))]
-    if not found:
+    found = lookup(pins.read_pins(dest_dir).values(), name)
+    if found is None:
         raise UsageError(f"{name!r} is not pinned in {dest_dir}")
     if state.dry_run:
-        typer.echo(f"would unpin {found[0].name}")
+        typer.echo(f"would unpin {found.name}")
         return
-    pins.remove_pin(dest_dir, found[0].creation)
-    typer.echo(f"unpinned {found[0].name}")
+    pins.remove_pin(dest_dir, found.creation)
+    typer.echo(f"unpinned {found.name}")
 
 
 def restore_command(

@@ -198,7 +198,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("exit-hook", _optional_str, None, "command run when the run loop exits"),
     Option("hook-timeout", _seconds_or_off, 3600, "seconds a hook may run (0: no limit)"),
     Option("notify", _str_list, (), "third-party notifiers to activate (builtins always are)"),
-    Option("notify-timeout", _seconds, 30, "seconds a notifier may take per event"),
+    Option("notify-timeout", _seconds, 30, "seconds the notifiers get for a run's events "
+           "(one deadline shared by all)"),
+    Option("enable-plugins", _str_list, (), "installed plugins to enable besides the selected "
+           "transport and retention and the notify list (veto and configure-only plugins)"),
     Option("use-ssh", _choice("auto", "always", "never"), "auto", "auto, always or never"),
     Option("ssh-port", _int_range(0, 65535), 0, "ssh port (0: ssh's default)"),
     Option("ssh-identity", _optional_str, None, "ssh private key file"),
@@ -256,6 +259,7 @@ class Config(NamedTuple):
     hook_timeout: int = 3600
     notify: tuple[str, ...] = ()
     notify_timeout: int = 30
+    enable_plugins: tuple[str, ...] = ()
     use_ssh: str = "auto"
     ssh_port: int = 0
     ssh_identity: str | None = None

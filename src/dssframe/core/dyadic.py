@@ -30,6 +30,21 @@ def interval_of(creation: int, now: int, unit: int) -> int:
     return (now - creation) // unit
 
 
+def next_change(
+    snapshots: Sequence[SnapshotName], now: int, unit: int, num_intervals: int
+) -> int | None:
+    """The next time a snapshot moves into another interval (its removability may
+    change then), or None."""
+    times = []
+    for s in snapshots:
+        if s.being_deleted or s.creation > now:
+            continue
+        k = interval_of(s.creation, now, unit)
+        if k < num_intervals:
+            times.append(s.creation + (k + 1) * unit)
+    return min(times, default=None)
+
+
 def outdated(
     snapshots: Sequence[SnapshotName],
     now: int,

@@ -1,4 +1,12 @@
-"""One exception hierarchy; the CLI maps it to messages and exit codes."""
+"""One exception hierarchy; the CLI maps it to messages and exit codes.
+
+``dss`` prints a :class:`DssError` as one line (``dss: error: ...``) and exits with
+its :attr:`~DssError.exit_code`: 1 for an operational failure (a copy, a removal, a
+lock), 2 for a mistake in the configuration, the command line or the plugins. A plugin
+raises these too: :class:`ConfigError` from ``dssframe_configure`` or a factory to
+reject its settings, :class:`TransportError` or :class:`SnapshotError` for a failure of
+its own work.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,7 @@ class DssError(Exception):
     """Base of every error dssframe reports to the user (exit status 1)."""
 
     exit_code = 1
+    """The exit status of ``dss`` when this error ends a command."""
 
 
 class ConfigError(DssError):

@@ -35,6 +35,7 @@ class State(enum.Enum):
 
     @property
     def being_deleted(self) -> bool:
+        """Whether the name carries the ``.being_deleted`` suffix."""
         return self in (State.INCOMPLETE_BEING_DELETED, State.COMPLETE_BEING_DELETED)
 
 
@@ -46,20 +47,27 @@ class SnapshotName(NamedTuple):
     dataclass costs every ``dss`` start-up half a millisecond."""
 
     name: str
+    """The directory name, exactly as found (the suffix after the dot is kept)."""
     creation: int
+    """Epoch the snapshot's copy started: its identity (metadata and pins use it)."""
     completion: int | None
+    """Epoch the copy completed; None while incomplete."""
     state: State
+    """Which of the four states the name expresses (:class:`State`)."""
 
     @property
     def complete(self) -> bool:
+        """A finished snapshot (not being removed): the only state retention keeps."""
         return self.state is State.COMPLETE
 
     @property
     def incomplete(self) -> bool:
+        """A copy in progress or aborted (not being removed)."""
         return self.state is State.INCOMPLETE
 
     @property
     def being_deleted(self) -> bool:
+        """Renamed to ``.being_deleted``: its removal started (maybe interrupted)."""
         return self.state.being_deleted
 
     @property
@@ -114,10 +122,13 @@ def human_time(epoch: int) -> str:
 
 
 def incomplete_name(creation: int) -> str:
+    """The name of a snapshot being created at ``creation``: ``<creation>-incomplete``."""
     return f"{creation}-{INCOMPLETE}"
 
 
 def complete_name(creation: int, completion: int) -> str:
+    """The name of a complete snapshot, as the original dss writes it: both epochs, then
+    both times for people (local time, :func:`human_time`)."""
     return f"{creation}-{completion}.{human_time(creation)}-{human_time(completion)}"
 
 

@@ -4,9 +4,12 @@ snapshot for a reason, or wait until a time.
 
 The rules are those of the original dss (SPEC §6):
 
-- Next snapshot = completion of the newest complete snapshot + ``u / 2**(n-1)`` minus
-  the average creation duration of the complete snapshots; no waiting at all when
-  creating takes longer than that spacing; no snapshot yet: now.
+- The retention policy owns the schedule: the next snapshot is due when its
+  ``next_due`` says (see :class:`dssframe.core.retention.RetentionPolicy`); no complete
+  snapshot yet: now. A policy without one (or answering None) gets the original dss's
+  rule, which is also the builtin ``dyadic`` policy's: completion of the newest complete
+  snapshot + ``u / 2**(n-1)`` minus the average creation duration of the complete
+  snapshots, and no waiting at all when creating takes longer than that spacing.
 - A due creation comes first (after downtime: create, then thin out); pruning happens
   only while idle, i.e. nothing is being created and no creation is due.
 - Low disk space overrides both: remove outdated, then redundant, then orphaned, then
@@ -25,9 +28,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dssframe.core import gate
-from dssframe.core.dyadic import interval_of
 from dssframe.core.naming import SnapshotName
-from dssframe.core.retention import Reason, Removal, RetentionPolicy, orphans, resumable
+from dssframe.core.retention import (
+    Reason,
+    Removal,
+    RetentionPolicy,
+    SchedulingPolicy,
+    dss_spacing,
+    evenly_spaced,
+    orphans,
+    resumable,
+)
 
 if TYPE_CHECKING:
     from dssframe.core.config import Config
@@ -48,7 +59,8 @@ class Action(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """The part of the configuration the scheduler needs."""
+    """The part of the configuration the scheduler needs (``unit`` and
+    ``num_intervals`` only for the schedule of a policy without ``next_due``)."""
 
     unit: int
     num_intervals: int
@@ -71,7 +83,7 @@ class Settings:
     @property
     def spacing(self) -> int:
         """Seconds between two creations that fill interval 0: ``u / 2**(n-1)``."""
-        return self.unit // (1 << (self.num_intervals - 1))
+        return dss_spacing(self.unit, self.num_intervals)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,19 +119,26 @@ class Decision:
     note: str = ""
 
 
-def next_snapshot_time(now: int, snapshots: Sequence[SnapshotName], settings: Settings) -> int:
-    """When the next snapshot is due (SPEC §6). ``snapshots`` sorted oldest first."""
+def next_snapshot_time(
+    now: int,
+    snapshots: Sequence[SnapshotName],
+    settings: Settings,
+    policy: RetentionPolicy | None = None,
+) -> int:
+    """When the next snapshot is due. ``snapshots`` sorted oldest first.
+
+    No complete snapshot: now. Otherwise the policy's ``next_due``; without one (no
+    policy, no such method, or None), the original dss's rule (SPEC §6) with the
+    spacing of ``settings``."""
     complete = [s for s in snapshots if s.complete and s.completion is not None]
     if not complete:
         return now
     total = sum(s.completion - s.creation for s in complete if s.completion is not None)
     average = total // len(complete)
-    wanted = 1 << (settings.num_intervals - 1)
-    if settings.unit < average * wanted:
-        return now  # creating is slower than the spacing: no waiting at all
-    newest = complete[-1].completion
-    assert newest is not None
-    return newest + settings.spacing - average
+    due = policy.next_due(snapshots, now, average) if isinstance(policy, SchedulingPolicy) else None
+    if due is None:
+        return evenly_spaced(snapshots, now, settings.spacing, average)
+    return int(due)
 
 
 def _protected(now: int, activity: Activity) -> dict[int, str]:
@@ -175,17 +194,17 @@ def removals(
     ).allowed
 
 
-def next_change(now: int, snapshots: Sequence[SnapshotName], settings: Settings) -> int | None:
-    """The next time a snapshot moves into another interval (its removability may
-    change then), or None."""
-    times = []
-    for s in snapshots:
-        if s.being_deleted or s.creation > now:
-            continue
-        k = interval_of(s.creation, now, settings.unit)
-        if k < settings.num_intervals:
-            times.append(s.creation + (k + 1) * settings.unit)
-    return min(times, default=None)
+def next_change(
+    now: int, snapshots: Sequence[SnapshotName], policy: RetentionPolicy
+) -> int | None:
+    """The next time the policy's plan may change while no snapshot comes or goes
+    (for dyadic: a snapshot moves into another interval): the policy's
+    ``next_change``; ``now + MAX_SLEEP`` for a policy without one. Always later than
+    ``now`` (an idle loop never spins)."""
+    if not isinstance(policy, SchedulingPolicy):
+        return now + MAX_SLEEP
+    change = policy.next_change(snapshots, now)
+    return None if change is None else max(int(change), now + 1)
 
 
 def _earliest(*times: int | None) -> int | None:
@@ -205,7 +224,7 @@ def decide(
     A WAIT or NO_SPACE decision's ``until`` is always later than ``now``, so a loop
     that sleeps until then never spins.
     """
-    due = next_snapshot_time(now, snapshots, settings)
+    due = next_snapshot_time(now, snapshots, settings, policy)
     vetoes_end = min((t for t in activity.skipped.values() if t > now), default=None)
     if activity.low_space:
         candidates = removals(now, snapshots, policy, settings, activity)
@@ -225,5 +244,5 @@ def decide(
     candidates = removals(now, snapshots, policy, settings, activity)
     if candidates:
         return Decision(Action.REMOVE, now, due, now, candidates[0])
-    until = _earliest(due, next_change(now, snapshots, settings), vetoes_end)
+    until = _earliest(due, next_change(now, snapshots, policy), vetoes_end)
     return Decision(Action.WAIT, now, due, until, note="idle")

@@ -1,5 +1,17 @@
 """Plugin-owned settings: a plugin declares them, the host validates the
-``[plugins.<section>]`` table of the config file against the declaration (pure)."""
+``[plugins.<section>]`` table of the config file against the declaration (pure).
+
+A plugin returns a :class:`PluginSettings` from its ``dssframe_plugin_settings`` hook::
+
+    @hookimpl
+    def dssframe_plugin_settings():
+        return PluginSettings("keepnewest", [Setting("count", "int", 10, "snapshots to keep")])
+
+and reads the checked values, defaults filled in, from ``config.plugins["keepnewest"]``
+(a dict) in its factory or its ``dssframe_configure`` hook. An unknown key or a value
+of the wrong type in the config file is a :class:`~dssframe.core.errors.ConfigError`
+naming the key (``dss configtest`` shows it), before anything runs.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +21,7 @@ from typing import Any, NamedTuple
 from dssframe.core.errors import ConfigError
 
 TYPES = ("str", "int", "float", "bool", "list[str]")
+"""The types a :class:`Setting` may declare."""
 
 
 class Setting(NamedTuple):
@@ -18,9 +31,15 @@ class Setting(NamedTuple):
     rejects an unknown ``type`` when it collects the declarations (:func:`check`)."""
 
     name: str
+    """The key as written in ``[plugins.<section>]``, dashed like ``keep-daily``."""
     type: str
+    """One of :data:`TYPES`. ``float`` accepts integers too (converted); ``bool``
+    accepts only ``true``/``false``; ``int`` refuses booleans."""
     default: Any
+    """The value the plugin gets when the key is absent (not checked against
+    ``type``: None is a valid "not set")."""
     help: str = ""
+    """One line saying what the setting does, for people reading the declaration."""
 
 
 def check(declared: PluginSettings) -> None:
@@ -38,7 +57,10 @@ class PluginSettings(NamedTuple):
     (normally its entry-point name) and its settings."""
 
     section: str
+    """The table's name: ``[plugins.<section>]`` in the file, ``config.plugins[section]``
+    in code. Two plugins declaring the same section is a plugin error."""
     settings: Sequence[Setting]
+    """Every key the table may hold."""
 
 
 def _check(section: str, setting: Setting, value: Any) -> Any:

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from dssframe import logs
-from dssframe.builtin import shell_hooks as hooks
 from dssframe.core import schedule
 from dssframe.core.config import Config
 from dssframe.core.errors import ConfigError, DssError
@@ -231,8 +230,7 @@ class RunLoop:
 
     def _serve(self) -> int:
         self._stop_began = None
-        hooks.reset()
-        self.host.stop_by(None)
+        self.host.stop(None)  # a new run: plugins forget an earlier stop
         try:
             while True:
                 self._step()
@@ -258,8 +256,9 @@ class RunLoop:
         began = self._begin_stop()
         self.host.stop_by(began + EXIT_EVENT_WITHIN)
         self.job.event(EventKind.RUN_EXITING, reason=reason)
+        self.host.close()  # every event delivered, or the deadline passed
         left = began + EXIT_EVENT_WITHIN - time.monotonic()
-        if not hooks.wait_stopped(max(0.0, left)):
+        if not self.host.wait_stopped(max(0.0, left)):
             log.error("a hook is still running as dss exits")
         self._save(exit_reason=reason)
 
@@ -274,7 +273,7 @@ class RunLoop:
         began = self._stop_began
         if began is None:
             began = self._stop_began = time.monotonic()
-            hooks.stop_all(HOOKS_STOP_WITHIN)
+            self.host.stop(HOOKS_STOP_WITHIN)  # plugins end what they started (hooks)
             self.host.stop_by(began + EVENTS_STOP_WITHIN)
         return began
 
@@ -282,23 +281,7 @@ class RunLoop:
         self._handle_signals()
         self._reap()
         self._check_space()
-        now = self.now()
-        self.skipped = {c: t for c, t in self.skipped.items() if t > now}
-        child = self.child
-        reference = child.plan.reference if child else None
-        from dssframe.store.pins import active_pins
-
-        activity = schedule.Activity(
-            creating=child.plan.creation if child else None,
-            reference=reference.creation if reference else None,
-            low_space=self.low,
-            create_not_before=self.retry_at,
-            skipped=dict(self.skipped),
-            pinned=active_pins(self.dest_dir, now),
-        )
-        snapshots = self.job.store.scan(now)
-        decision = schedule.decide(now, snapshots, self.setup.policy, self.setup.settings, activity)
-        self.decision = decision
+        decision = self.decision = self.decide()
         log.debug("decision: %s", decision)
         if decision.action is schedule.Action.REMOVE:
             assert decision.removal is not None
@@ -312,6 +295,26 @@ class RunLoop:
             self._sleep(decision.until)
             return
         self._save()
+
+    def decide(self) -> schedule.Decision:
+        """What the scheduler says now, from the destination, the pins and what the loop
+        is doing; the retention policy (:attr:`_Setup.policy`) owns the schedule."""
+        from dssframe.store.pins import active_pins
+
+        now = self.now()
+        self.skipped = {c: t for c, t in self.skipped.items() if t > now}
+        child = self.child
+        reference = child.plan.reference if child else None
+        activity = schedule.Activity(
+            creating=child.plan.creation if child else None,
+            reference=reference.creation if reference else None,
+            low_space=self.low,
+            create_not_before=self.retry_at,
+            skipped=dict(self.skipped),
+            pinned=active_pins(self.dest_dir, now),
+        )
+        snapshots = self.job.store.scan(now)
+        return schedule.decide(now, snapshots, self.setup.policy, self.setup.settings, activity)
 
     def _sleep(self, until: int | None) -> None:
         timeout = float(schedule.MAX_SLEEP)
@@ -583,19 +586,7 @@ class RunLoop:
                 "note": decision.note,
                 "snapshot": decision.removal.snapshot.name if decision.removal else None,
             }
-        space = self.space
-        thresholds = self.setup.thresholds
-        disk = {
-            "free_mb": space.free_mb if space else None,
-            "total_mb": space.total_mb if space else None,
-            "percent_free": round(space.percent_free, 2) if space else None,
-            "percent_free_inodes": round(space.percent_free_inodes, 2) if space else None,
-            "min_free_mb": thresholds.min_free_mb,
-            "min_free_percent": thresholds.min_free_percent,
-            "min_free_percent_inodes": thresholds.min_free_percent_inodes,
-            "low": self.low,
-            "shortages": self.shortages,
-        }
+        disk = diskspace.record(self.space, self.setup.thresholds, self.shortages)
         return {
             "pid": os.getpid(),
             "running": exit_reason is None,

@@ -15,7 +15,17 @@ from dssframe.core.errors import ConfigError, DssError, SnapshotError, Transport
 from dssframe.core.events import Event, EventKind
 from dssframe.core.naming import SnapshotName
 from dssframe.core.retention import Reason, Removal, RetentionPolicy, orphans, resumable
-from dssframe.core.transport import CopyRequest, CopyResult, Outcome, Transport
+from dssframe.core.transport import (
+    CopyRequest,
+    CopyResult,
+    Outcome,
+    Progress,
+    ProgressSource,
+    StatsSource,
+    Transport,
+    is_remote,
+)
+from dssframe.core.transport import source_top as _source_top
 from dssframe.engine import runner
 from dssframe.logs import NOTICE
 from dssframe.plugins.host import PluginHost
@@ -57,15 +67,16 @@ class CreatePlan:
         reuse_reason: str | None,
         argv: list[str],
         checksum: bool,
+        request: CopyRequest,
     ) -> None:
         self.creation = creation
         self.name = name
         self.reference = reference
         self.reuse = reuse  # resumed or recycled directory
         self.reuse_reason = reuse_reason
-        self.argv = argv
+        self.argv = argv  # the transport's exact command for ``request``
         self.checksum = checksum
-        self.stats_log: str | None = None  # rsync --log-file holding the --stats figures
+        self.request = request
 
 
 class Job:
@@ -200,24 +211,21 @@ class Job:
         reuse, why = self._choose_reuse(snapshots, now, reference)
         name = naming.incomplete_name(now)
         checksum = self.config.checksum > 0 and self._draw(1000) < self.config.checksum
+        log_file = None
+        if isinstance(self.transport, StatsSource):
+            from dssframe.store.lock import copy_log_path
+
+            log_file = copy_log_path(self.store.dest_dir, self.transport.name, now)
         request = CopyRequest(
             destination=self.store.path(name),
             reference=self.store.path(reference.name) if reference else None,
             checksum=checksum,
-            progress=progress,
+            progress=progress and isinstance(self.transport, ProgressSource),
+            log_file=log_file,
         )
-        plan = CreatePlan(
-            now, name, reference, reuse, why, self.transport.command(request), checksum
-        )
-        if self.transport.name == "rsync" and len(plan.argv) >= 3:
-            from dssframe.store.lock import rsync_log_path
-
-            # Before the two operands (source, destination) the rsync transport ends
-            # with; part of the plan, so --dry-run shows the exact command.
-            plan.stats_log = rsync_log_path(self.store.dest_dir, plan.creation)
-            stats = ["--stats", f"--log-file={plan.stats_log}", "--log-file-format="]
-            plan.argv[-2:-2] = stats
-        return plan
+        # The transport's command as it is, so that --dry-run shows exactly what runs.
+        argv = self.transport.command(request)
+        return CreatePlan(now, name, reference, reuse, why, argv, checksum, request)
 
     def _choose_reuse(
         self, snapshots: list[SnapshotName], now: int, reference: SnapshotName | None
@@ -264,16 +272,22 @@ class Job:
         """Make one snapshot, blocking; on failure the incomplete dir stays for a resume."""
         plan = self.begin_create(progress, announce=False)
         try:
-            process = runner.start(plan.argv, progress)
+            process = runner.start(plan.argv, plan.request.progress)
         except FileNotFoundError as exc:
             self.announce(plan)
             return self.finish_create(plan, CopyResult(Outcome.ERROR, 127, str(exc)))
-        # Told while rsync already runs: the notifiers' work overlaps the copy.
+        # Told while the copy already runs: the notifiers' work overlaps it.
         self.announce(plan)
         from dssframe.store import metadata  # noqa: F401 - loaded now, needed when the copy ends
 
-        status, stderr = runner.wait(process)
+        status, stderr = runner.wait(process, self.progress_reader(plan.request.progress))
         return self.finish_create(plan, self.transport.classify(status, stderr))
+
+    def progress_reader(self, progress: bool) -> Callable[[str], Progress | None] | None:
+        """What reads the transport's progress when ``progress`` is drawn, else None."""
+        if progress and isinstance(self.transport, ProgressSource):
+            return self.transport.parse_progress
+        return None
 
     def _take_over(self, plan: CreatePlan) -> None:
         """Rename the resumed or recycled directory to ``plan.name`` and make it safe to
@@ -339,7 +353,7 @@ class Job:
             if notify_deferral:
                 self.event(EventKind.CREATE_DEFERRED, reason=veto)
             raise CreateDeferred(f"snapshot creation deferred: {veto}")
-        self._fail_before_copy(self._open_stats_log(plan))
+        self._fail_before_copy(self._open_copy_log(plan))
         if plan.reuse is not None:
             self._take_over(plan)
         if plan.reuse is None:
@@ -359,15 +373,17 @@ class Job:
         """After the copy: rename to the complete name, or report the failure (raises
         TransportError; the incomplete directory stays for a resume).
 
-        A copy the transport calls complete must also pass two checks here: rsync
-        must have reported its ``--stats`` (a program that only pretends to be rsync,
-        or was cut off, reports none), and the shrink guard (see :meth:`_shrunk`)."""
+        A transport that reports statistics (:class:`~dssframe.core.transport.StatsSource`)
+        adds them to ``result`` first -- and may refuse a copy it cannot verify without
+        them; a copy that is still complete must then pass the shrink guard (see
+        :meth:`_shrunk`)."""
         self.busy = {}
-        stats = self._stats(plan)
+        result = self._add_stats(plan, result)
+        stats = result.stats.as_dict() if result.stats is not None else {}
         if result.outcome is Outcome.COMPLETE:
-            problem = self._unverified(plan, stats) or self._shrunk(plan, stats)
+            problem = self._shrunk(plan, stats)
             if problem is not None:
-                result = CopyResult(Outcome.ERROR, result.exit_status, problem)
+                result = CopyResult(Outcome.ERROR, result.exit_status, problem, stats=result.stats)
         if result.outcome is not Outcome.COMPLETE:
             self.event(
                 EventKind.CREATE_FAILED,
@@ -472,15 +488,6 @@ class Job:
         loaded = metadata.load(self.store.dest_dir, reference.creation)
         return loaded.metadata.source if loaded.metadata is not None else None
 
-    def _unverified(self, plan: CreatePlan, stats: Mapping[str, int]) -> str | None:
-        """A complete verdict without rsync's own statistics is not believed."""
-        if self.transport.name != "rsync" or len(plan.argv) < 3 or "files" in stats:
-            return None
-        return (
-            f"{self.config.rsync_path} reported no transfer statistics, so the copy cannot "
-            "be verified (is rsync-path really rsync?); not complete"
-        )
-
     def _shrunk(self, plan: CreatePlan, stats: Mapping[str, int]) -> str | None:
         """The shrink guard: a new snapshot that is empty while its reference is not,
         or holds fewer than ``min-shrink-percent`` % of the reference's files, fails
@@ -506,8 +513,8 @@ class Job:
         )
 
     def _reference_files(self, reference: SnapshotName) -> int | None:
-        """How many entries rsync counted in ``reference`` (its metadata), else counted
-        now the way rsync counts them (the top directory included)."""
+        """How many entries the transport counted in ``reference`` (its metadata), else
+        counted now the same way (the top directory included)."""
         from dssframe.store import metadata
 
         loaded = metadata.load(self.store.dest_dir, reference.creation)
@@ -609,39 +616,39 @@ class Job:
         if plan.reuse is not None:
             self._forget(plan.reuse)
 
-    def _open_stats_log(self, plan: CreatePlan) -> str | None:
-        """Create the (empty) file rsync logs its --stats into, dropping stale ones a
-        crashed dss left; why it cannot be, or None. (Without statistics a copy is
-        never believed, so there is no point in starting one.)"""
-        if plan.stats_log is None:
+    def _open_copy_log(self, plan: CreatePlan) -> str | None:
+        """Create the (empty) log file of a transport that reports statistics, dropping
+        stale ones a crashed dss left; why it cannot be, or None. (Such a transport
+        does not believe a copy without its statistics, so there is no point in
+        starting one.)"""
+        log_file = plan.request.log_file
+        if log_file is None:
             return None
-        from dssframe.store.lock import stale_rsync_logs
+        from dssframe.store.lock import stale_copy_logs
 
-        for stale in stale_rsync_logs(self.store.dest_dir, plan.creation):
+        for stale in stale_copy_logs(self.store.dest_dir, log_file):
             with contextlib.suppress(OSError):
                 os.unlink(stale)
         try:
-            os.makedirs(os.path.dirname(plan.stats_log), mode=0o755, exist_ok=True)
-            with open(plan.stats_log, "w"):
+            os.makedirs(os.path.dirname(log_file), mode=0o755, exist_ok=True)
+            with open(log_file, "w"):
                 pass
         except OSError as exc:
-            return f"cannot create {plan.stats_log} for rsync's statistics: {exc.strerror}"
+            name = self.transport.name
+            return f"cannot create {log_file} for {name}'s statistics: {exc.strerror}"
         return None
 
-    def _stats(self, plan: CreatePlan) -> dict[str, int]:
-        """The --stats figures rsync logged for ``plan`` (the log is removed)."""
-        if plan.stats_log is None:
-            return {}
-        from dssframe.store import metadata
-
+    def _add_stats(self, plan: CreatePlan, result: CopyResult) -> CopyResult:
+        """``result`` with the transport's statistics (a :class:`StatsSource`); its log
+        file is removed."""
+        if not isinstance(self.transport, StatsSource):
+            return result
         try:
-            with open(plan.stats_log, encoding="utf-8", errors="replace") as handle:
-                return metadata.parse_rsync_stats(handle.read())
-        except OSError:
-            return {}
+            return self.transport.add_stats(plan.request, result)
         finally:
-            with contextlib.suppress(OSError):
-                os.unlink(plan.stats_log)
+            if plan.request.log_file is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(plan.request.log_file)
 
     def _record(
         self,
@@ -654,7 +661,7 @@ class Job:
         from dssframe.store import metadata
 
         plugins = {i.name: i.version for i in self.host.infos if i.version}
-        remote = bool(getattr(self.transport, "remote", False))
+        remote = is_remote(self.transport)
         try:
             metadata.write(
                 self.store.dest_dir,
@@ -698,9 +705,9 @@ class Job:
 
 def source_top(transport: Transport) -> str | None:
     """The one directory a snapshot holds the source in (a local source without a
-    trailing slash), None when it holds the source's own entries."""
-    top = getattr(transport, "source_top", None)
-    return top() if callable(top) else None
+    trailing slash), None when it holds the source's own entries
+    (:class:`~dssframe.core.transport.LayoutTransport`)."""
+    return _source_top(transport)
 
 
 def layout_mismatch(

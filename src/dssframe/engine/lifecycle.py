@@ -13,7 +13,7 @@ links, and for each snapshot its description, deletion and restore.
     snap.delete(children=True, dry_run=True).selected      # what would go
     snap.restore(target="/tmp/look", dry_run=True).changes
 
-The parent of a snapshot is the one it was linked against (``--link-dest``), read from
+The parent of a snapshot is the one it was linked against (its reference), read from
 its metadata document (:mod:`dssframe.store.metadata`). Without a readable document the parent
 is inferred as the previous complete snapshot, which is what the original dss always
 linked against. A parent that no longer exists makes the snapshot a root (removals
@@ -25,8 +25,9 @@ newest complete snapshot. After a restore the tree therefore branches.
 
 Deletion goes through :meth:`dssframe.engine.job.Job.remove_snapshot` (veto hooks, the
 ``.being_deleted`` rename, ``rm -rf``, events), children before their parents, and never
-touches a snapshot outside the selection. Restores run ``rsync -aH --delete`` from the
-snapshot to the target (locally, or over ssh with the rsync transport's settings).
+touches a snapshot outside the selection. Restores run the transport's restore command
+from the snapshot to the target (locally, or to a remote source the way the transport
+reaches it): :mod:`dssframe.engine.restore`.
 
 Description document (``describe``): JSON is an object; XML is the same content with
 this element layout (an absent or null value has no element)::
@@ -57,7 +58,6 @@ written as ``\\xNN`` / ``\\uNNNN`` escapes.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import time
 from collections.abc import Iterator, Sequence
@@ -67,10 +67,11 @@ from typing import TYPE_CHECKING, Any
 from dssframe.core.errors import SnapshotError, UsageError
 from dssframe.core.gate import refused_message
 from dssframe.core.naming import SnapshotName
+from dssframe.core.transport import is_remote
 from dssframe.engine.restore import Change, RestoreResult
 from dssframe.store import metadata
 from dssframe.store.current import current_creation, read_current
-from dssframe.store.destination import Destination
+from dssframe.store.destination import Destination, SnapshotNotFound, lookup
 
 if TYPE_CHECKING:
     from dssframe.core.config import Config
@@ -80,10 +81,6 @@ if TYPE_CHECKING:
 
 FORMATS = ("json", "xml")
 REQUESTED = "requested"
-
-
-class SnapshotNotFound(SnapshotError):
-    """No snapshot of that name or creation epoch."""
 
 
 # --- results -------------------------------------------------------------------------
@@ -124,13 +121,12 @@ class SnapshotStore:
         *,
         config: Config | None = None,
         host: PluginHost | None = None,
-        job: Job | None = None,
     ) -> None:
         self.destination = Destination.open(dest_dir)
         self.dest_dir = self.destination.dest_dir
         self._config = config
         self._host = host
-        self._job = job
+        self._job: Job | None = None
         self._policy: RetentionPolicy | None = None
         self._snapshots: list[Snapshot] = []
         self._by_creation: dict[int, Snapshot] = {}
@@ -145,10 +141,6 @@ class SnapshotStore:
     @classmethod
     def from_config(cls, config: Config, host: PluginHost) -> SnapshotStore:
         return cls(config.require("dest-dir"), config=config, host=host)
-
-    @classmethod
-    def from_job(cls, job: Job) -> SnapshotStore:
-        return cls(job.store.dest_dir, config=job.config, host=job.host, job=job)
 
     # --- listing ---------------------------------------------------------------
 
@@ -196,13 +188,12 @@ class SnapshotStore:
         return len(self._snapshots)
 
     def get(self, key: str | int) -> Snapshot:
-        """The snapshot with this directory name or creation epoch."""
-        text = str(key).rstrip("/")
-        text = os.path.basename(text) if "/" in text else text
-        for snap in self._snapshots:
-            if text in (snap.name, str(snap.creation)):
-                return snap
-        raise SnapshotNotFound(f"no snapshot {key!r} in {self.dest_dir}")
+        """The snapshot with this directory name or creation epoch (also as a path:
+        :func:`dssframe.store.destination.lookup`)."""
+        found = lookup(self._snapshots, key)
+        if found is None:
+            raise SnapshotNotFound(f"no snapshot {key!r} in {self.dest_dir}")
+        return found
 
     def roots(self) -> list[Snapshot]:
         return [s for s in self._snapshots if s.parent is None]
@@ -321,7 +312,7 @@ class SnapshotStore:
             job = self.job()
             source = job.transport.source_display()
             transport = job.transport.name
-            if getattr(job.transport, "remote", False):
+            if is_remote(job.transport):
                 remote_host = self._config.remote_host
             remote_user = self._config.remote_user
         now = int(time.time())
@@ -660,8 +651,9 @@ class Snapshot:
         safety_snapshot: bool = True,
         progress: bool = False,
     ) -> RestoreResult:
-        """Make ``target`` (default: the configured source, local or over ssh) identical
-        to this snapshot with ``rsync -aH --delete``.
+        """Make ``target`` (default: the configured source, local or remote) identical
+        to this snapshot with the transport's restore command
+        (:class:`~dssframe.core.transport.RestoringTransport`).
 
         When the target is the source: a safety snapshot of its current state is taken
         first through the normal create path (unless ``safety_snapshot=False``);

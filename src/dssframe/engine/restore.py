@@ -1,25 +1,20 @@
-"""Restoring a snapshot (the revert): ``rsync -aH --delete`` from the snapshot to a
-target, locally or over ssh, behind the safety checks of
+"""Restoring a snapshot (the revert): the transport's restore command from the
+snapshot to a target, locally or to a remote source, behind the safety checks of
 :meth:`dssframe.engine.lifecycle.Snapshot.restore`.
 
-The target is the configured source by default. For a remote source the command is the
-reverse of the transport's copy, built from its public parts: ``source_argument()``
-(the escaped ``user@host:path/`` operand), ``ssh_command()`` (given to rsync as one
-``-e`` value) and ``-s`` (the remote path travels inside the rsync protocol). The
-user's ``rsync-option`` values apply as they do to snapshots, so an ``--exclude`` that
-kept files out of the snapshots also keeps a restore from deleting them. ``-H`` keeps
-hard links inside the tree (snapshots hold them only when created with ``-H``).
-
-``--dry-run`` lists what rsync would do (``-n --out-format='%i %n'``): every path that
-would be created, changed or deleted in the target.
+The target is the configured source by default; the transport reaches it as it reaches
+it for a copy (:class:`~dssframe.core.transport.RestoringTransport`, ``target=None``
+for a remote source). ``--dry-run`` lists what the restore would do -- every path that
+would be created, changed or deleted in the target -- and a restore of the source
+without a safety snapshot first compares the source with the current snapshot; both
+need a :class:`~dssframe.core.transport.PreviewingTransport`. A transport without these
+capabilities is refused in one line naming the one it lacks.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
-import shlex
 import subprocess
 import time
 from collections.abc import Iterator
@@ -27,6 +22,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dssframe.core.errors import DssError, SnapshotError, TransportError, UsageError
+from dssframe.core.transport import Change as Change  # re-exported: restore's records
+from dssframe.core.transport import (
+    PreviewingTransport,
+    ProgressSource,
+    RestoreRequest,
+    RestoringTransport,
+    Transport,
+    source_top,
+)
 from dssframe.store import metadata
 from dssframe.store.current import Current, write_current
 
@@ -36,28 +40,16 @@ if TYPE_CHECKING:
 
 #: At most this many changes are quoted when a restore refuses.
 QUOTED_CHANGES = 5
-_ESCAPE = re.compile(rb"\\#([0-7]{3})")
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where a restore writes: the rsync operand and how to show it."""
+    """Where a restore writes and how to show it."""
 
-    argument: str  # the rsync operand, ending in "/"
+    target: str | None  # RestoreRequest.target: the local dir ("/" at the end), or None
     display: str
-    ssh: list[str] | None  # the ssh argument list for a remote target
     local: str | None  # the local directory, None when remote
     is_source: bool  # the configured source (safety snapshot, becomes current)
-
-
-
-@dataclass(frozen=True)
-class Change:
-    """One path a restore creates, changes or deletes in the target."""
-
-    kind: str  # "create", "change", "delete"
-    path: str
-    item: str  # rsync's itemize code, e.g. ">f.st......" or "*deleting"
 
 
 @dataclass(frozen=True)
@@ -80,33 +72,41 @@ def resolve_target(job: Job, target: str | None) -> Endpoint:
     local_source = transport.local_source() if config.source_dir else None
     if target is None:
         config.require("source-dir")
-        if local_source is None:
-            ssh_command = getattr(transport, "ssh_command", None)
-            source_argument = getattr(transport, "source_argument", None)
-            if ssh_command is None or source_argument is None:
-                raise UsageError(
-                    f"transport {transport.name!r} cannot restore a remote source; "
-                    "restore into a local directory with --target"
-                )
-            return Endpoint(
-                str(source_argument()), transport.source_display(), list(ssh_command()),
-                None, True,
-            )
+        if local_source is None:  # only the transport reaches it
+            return Endpoint(None, transport.source_display(), None, True)
         path = os.path.abspath(local_source)
-        return Endpoint(os.path.join(path, ""), os.path.join(path, ""), None, path, True)
+        return Endpoint(os.path.join(path, ""), os.path.join(path, ""), path, True)
     path = os.path.abspath(os.path.expanduser(target))
     is_source = local_source is not None and os.path.realpath(path) == os.path.realpath(
         local_source
     )
-    return Endpoint(os.path.join(path, ""), os.path.join(path, ""), None, path, is_source)
+    return Endpoint(os.path.join(path, ""), os.path.join(path, ""), path, is_source)
+
+
+def restoring(transport: Transport) -> RestoringTransport:
+    """``transport`` as a :class:`RestoringTransport`; UsageError when it is none."""
+    if not isinstance(transport, RestoringTransport):
+        raise UsageError(
+            f"transport {transport.name!r} cannot restore: it has no restore_command "
+            "(the RestoringTransport capability)"
+        )
+    return transport
+
+
+def previewing(transport: Transport) -> PreviewingTransport:
+    """``transport`` as a :class:`PreviewingTransport`; TransportError when it is none."""
+    if not isinstance(transport, PreviewingTransport):
+        raise TransportError(
+            f"transport {transport.name!r} cannot list changes: it has no preview_command "
+            "(the PreviewingTransport capability)"
+        )
+    return transport
 
 
 def content_root(job: Job, snap: Snapshot) -> str:
     """Where the source's own entries are in ``snap`` (ending in ``/``): the snapshot
     directory, or -- for a source copied without a trailing slash -- the one
     directory named like the source inside it."""
-    from dssframe.engine.job import source_top
-
     top = source_top(job.transport) if job.config.source_dir else None
     if top is not None:
         inner = os.path.join(snap.path, top)
@@ -119,77 +119,40 @@ def content_root(job: Job, snap: Snapshot) -> str:
     return os.path.join(snap.path, "")
 
 
-def _dest_filters(endpoint: Endpoint, dest_dir: str, rule: str) -> list[str]:
-    """A filter keeping the destination dir out of a restore into a directory that
-    contains it; refuse a target inside the destination dir."""
+def _kept(endpoint: Endpoint, dest_dir: str) -> tuple[str, ...]:
+    """The destination dir, relative to a target that contains it (kept out of the
+    restore); refuse a target inside the destination dir."""
     if endpoint.local is None:
-        return []
+        return ()
     target = os.path.realpath(endpoint.local)
     dest = os.path.realpath(dest_dir)
     if target == dest or target.startswith(dest.rstrip("/") + "/"):
         raise UsageError(f"refusing to restore into {endpoint.local}: it is inside dest-dir")
     if dest.startswith(target.rstrip("/") + "/"):
-        return [f"--filter={rule} /{os.path.relpath(dest, target)}/"]
-    return []
+        return (os.path.relpath(dest, target),)
+    return ()
 
 
-def rsync_argv(job: Job, endpoint: Endpoint, *extra: str) -> list[str]:
-    """``rsync -aH --delete EXTRA [-s -e SSH] [rsync-option ...]`` without operands."""
-    argv = [job.config.rsync_path, "-aH", "--delete", *extra]
-    if endpoint.ssh is not None:
-        argv += ["-s", "-e", shlex.join(endpoint.ssh)]
-    return argv + list(job.config.rsync_option)
-
-
-def parse_itemized(output: bytes) -> list[Change]:
-    """rsync ``--out-format='%i %n'`` lines as changes (other lines are ignored)."""
-    changes = []
-    for raw in output.split(b"\n"):
-        if len(raw) < 13 or raw[11:12] != b" ":
-            continue
-        code = raw[:11].decode("ascii", "replace")
-        path = os.fsdecode(_ESCAPE.sub(lambda m: bytes([int(m[1], 8)]), raw[12:]))
-        if code == "*deleting  ":
-            changes.append(Change("delete", path, "*deleting"))
-        elif code[0] in "<>ch." and code[1] in "fdLDS":
-            kind = "create" if code[2:] == "+" * 9 else "change"
-            changes.append(Change(kind, path, code))
-    return changes
-
-
-def itemize(argv: list[str]) -> list[Change]:
-    """Run an ``rsync -n`` command and list its itemized changes."""
+def list_changes(job: Job, argv: list[str]) -> list[Change]:
+    """Run a dry run of the transport (a preview or a comparison) and list its changes."""
     try:
-        result = subprocess.run(
-            argv, stdin=subprocess.DEVNULL, capture_output=True, check=False
-        )
+        result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=False)
     except OSError as exc:
         raise TransportError(f"cannot run {argv[0]}: {exc.strerror}") from None
-    if result.returncode != 0:
-        lines = [x for x in result.stderr.decode(errors="replace").splitlines() if x.strip()]
-        useful = [x for x in lines if not x.startswith("rsync error:")] or lines
-        detail = useful[-1] if useful else "no message"
-        raise TransportError(f"rsync -n exited with status {result.returncode}: {detail}")
-    return parse_itemized(result.stdout)
+    stderr = result.stderr.decode(errors="replace")
+    return previewing(job.transport).parse_changes(result.returncode, result.stdout, stderr)
 
 
 def source_changes(job: Job, endpoint: Endpoint, against: Snapshot) -> list[Change]:
     """What changed in the source since ``against``: ``added``, ``deleted`` and
     ``changed`` paths. A directory whose only difference is its mtime (a consequence
     of entries added or deleted in it) is left out."""
-    argv = [job.config.rsync_path, "-a", "--delete", "-n", "--out-format=%i %n"]
-    if endpoint.ssh is not None:
-        argv += ["-s", "-e", shlex.join(endpoint.ssh)]
-    argv += list(job.config.rsync_option)
-    argv += _dest_filters(endpoint, job.store.dest_dir, "-")
-    changes = itemize([*argv, endpoint.argument, content_root(job, against)])
+    keep = _kept(endpoint, job.store.dest_dir)
+    request = RestoreRequest(content_root(job, against), endpoint.target, keep)
+    changes = list_changes(job, previewing(job.transport).compare_command(request))
     # Compared in the copy direction: "create" in the snapshot is added in the source.
     words = {"create": "added", "delete": "deleted", "change": "changed"}
-    return [
-        Change(words[c.kind], c.path, c.item)
-        for c in changes
-        if not (c.item.startswith(".d") and set(c.item[2:]) <= {".", "t", "T"})
-    ]
+    return [Change(words[c.kind], c.path, c.item) for c in changes if not c.times_only]
 
 
 def _changes_or_refuse(job: Job, endpoint: Endpoint, against: Snapshot) -> list[Change]:
@@ -244,10 +207,16 @@ def restore(
         raise SnapshotError(
             f"{snap.name} is incomplete (a partial copy); --force restores it anyway"
         )
+    restorer = restoring(job.transport)
     endpoint = resolve_target(job, target)
-    protect = _dest_filters(endpoint, store.dest_dir, "P")
-    argv = rsync_argv(job, endpoint, *protect)
-    operands = [content_root(job, snap), endpoint.argument]
+    keep = _kept(endpoint, store.dest_dir)
+    progress = progress and isinstance(job.transport, ProgressSource)
+    request = RestoreRequest(content_root(job, snap), endpoint.target, keep, progress)
+    if dry_run and not isinstance(job.transport, PreviewingTransport):
+        raise UsageError(
+            f"transport {job.transport.name!r} cannot preview a restore: it has no "
+            "preview_command (the PreviewingTransport capability)"
+        )
     notes: list[str] = []
     if not endpoint.is_source:
         assert endpoint.local is not None
@@ -257,10 +226,10 @@ def restore(
                 "(files not in the snapshot are deleted)"
             )
         if dry_run:
-            changes = itemize([*argv, "-n", "--out-format=%i %n", *operands])
+            changes = _preview(job, request)
             return RestoreResult(snap.name, endpoint.display, True, tuple(changes))
         os.makedirs(os.path.dirname(endpoint.local.rstrip("/")) or "/", exist_ok=True)
-        _run(job, snap, endpoint, argv, operands, progress, None)
+        _run(job, snap, endpoint, restorer.restore_command(request), progress, None)
         return RestoreResult(snap.name, endpoint.display, False)
 
     current = store.current()
@@ -274,7 +243,7 @@ def restore(
                     f"would refuse without --force: {endpoint.display} has "
                     f"{len(changed)} changes since {current.name} ({_quote(changed)})"
                 )
-        changes = itemize([*argv, "-n", "--out-format=%i %n", *operands])
+        changes = _preview(job, request)
         notes.append(f"{snap.name} would become current")
         return RestoreResult(snap.name, endpoint.display, True, tuple(changes), notes=tuple(notes))
 
@@ -293,7 +262,7 @@ def restore(
                 )
         if endpoint.local is not None:
             os.makedirs(endpoint.local, exist_ok=True)
-        _run(job, snap, endpoint, argv, operands, progress, safety_name)
+        _run(job, snap, endpoint, restorer.restore_command(request), progress, safety_name)
         write_current(
             store.dest_dir,
             Current(snap.creation, snap.name, job.now(), endpoint.display),
@@ -357,27 +326,32 @@ def _safety_snapshot(job: Job, snap: Snapshot, progress: bool) -> str:
     return created.name
 
 
+def _preview(job: Job, request: RestoreRequest) -> list[Change]:
+    """What restoring ``request`` would create, change and delete."""
+    return list_changes(job, previewing(job.transport).preview_command(request))
+
+
 def _run(
     job: Job,
     snap: Snapshot,
     endpoint: Endpoint,
     argv: list[str],
-    operands: list[str],
     progress: bool,
     safety_name: str | None,
 ) -> None:
+    """Run the transport's restore command ``argv`` (its progress drawn if asked)."""
     from dssframe.core.events import EventKind
     from dssframe.engine import runner
 
-    full = [*argv, *(["--info=progress2"] if progress else []), *operands]
     started = time.monotonic()
     try:
-        process = runner.start(full, progress)
+        process = runner.start(argv, progress)
     except FileNotFoundError as exc:
         raise TransportError(str(exc)) from None
-    status, stderr = runner.wait(process)
+    status, stderr = runner.wait(process, job.progress_reader(progress))
     if status != 0:
-        message = job.transport.classify(status, stderr).message or f"rsync exit {status}"
+        transport = job.transport
+        message = transport.classify(status, stderr).message or f"{transport.name} exit {status}"
         kept = f"; the state before it is in {safety_name}" if safety_name else ""
         raise TransportError(
             f"restore of {snap.name} to {endpoint.display} failed ({message}){kept}"

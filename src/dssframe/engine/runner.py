@@ -1,23 +1,27 @@
 """Running a transport's command: /dev/null on stdin, stderr captured and logged,
-an optional progress bar from rsync's ``--info=progress2`` output."""
+an optional progress bar drawn from the transport's progress readings
+(:class:`~dssframe.core.transport.ProgressSource`)."""
 
 from __future__ import annotations
 
 import functools
 import os
-import re
 import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from dssframe import logs
 
+if TYPE_CHECKING:
+    from dssframe.core.transport import Progress
+
 log = logs.get("dssframe.engine.runner")
-_PERCENT = re.compile(rb"(\d+)%")
 PR_SET_PDEATHSIG = 1
+#: How much of the newest standard output a progress reading is looked for in.
+PROGRESS_TAIL = 512
 
 
 #: Where util-linux's setpriv may live (a fixed list: never one found on $PATH).
@@ -108,14 +112,21 @@ def _collect_stderr(stream: IO[bytes], sink: list[str]) -> None:
         log.warning("%s", line)
 
 
-def _draw_progress(stream: IO[bytes], out: Callable[[str], None]) -> None:
+def _draw_progress(
+    stream: IO[bytes],
+    out: Callable[[str], None],
+    parse: Callable[[str], Progress | None] | None,
+) -> None:
+    """Read ``stream`` to its end; with ``parse``, draw a bar from each new reading."""
     buffer = b""
     last = -1
     while chunk := stream.read1(4096):  # type: ignore[attr-defined]
-        buffer = (buffer + chunk)[-512:]
-        matches = _PERCENT.findall(buffer)
-        if matches:
-            percent = min(100, int(matches[-1]))
+        if parse is None:
+            continue
+        buffer = (buffer + chunk)[-PROGRESS_TAIL:]
+        reading = parse(buffer.decode(errors="replace"))
+        if reading is not None and reading.percent is not None:
+            percent = max(0, min(100, reading.percent))
             if percent != last:
                 last = percent
                 filled = percent * 40 // 100
@@ -124,8 +135,13 @@ def _draw_progress(stream: IO[bytes], out: Callable[[str], None]) -> None:
         out("\n")
 
 
-def wait(process: subprocess.Popen[bytes]) -> tuple[int, str]:
-    """Wait for ``process``; return its exit status and standard error."""
+def wait(
+    process: subprocess.Popen[bytes],
+    progress: Callable[[str], Progress | None] | None = None,
+) -> tuple[int, str]:
+    """Wait for ``process``; return its exit status and standard error. When its
+    standard output is piped, ``progress`` (the transport's ``parse_progress``) reads
+    it and a bar is drawn on standard error."""
     lines: list[str] = []
     assert process.stderr is not None
     reader = threading.Thread(target=_collect_stderr, args=(process.stderr, lines), daemon=True)
@@ -136,7 +152,7 @@ def wait(process: subprocess.Popen[bytes]) -> tuple[int, str]:
             sys.stderr.write(text)
             sys.stderr.flush()
 
-        _draw_progress(process.stdout, out)
+        _draw_progress(process.stdout, out, progress)
     status = process.wait()
     reader.join()
     return status, "\n".join(lines)

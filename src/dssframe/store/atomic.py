@@ -77,10 +77,15 @@ def write_atomically(
 
 
 def write_json_atomically(
-    path: str, data: Mapping[str, Any], *, sort_keys: bool = False, suffix: str = ".tmp"
+    path: str,
+    data: Mapping[str, Any],
+    *,
+    sort_keys: bool = False,
+    mode: int = 0o644,
+    suffix: str = ".tmp",
 ) -> None:
     """:func:`write_atomically` of ``data`` as JSON (indented, one trailing newline)."""
     import json  # not at module level: ``dss create`` reads its config before rsync starts
 
     text = json.dumps(data, indent=1, sort_keys=sort_keys) + "\n"
-    write_atomically(path, text, suffix=suffix)
+    write_atomically(path, text, mode=mode, suffix=suffix)

@@ -99,12 +99,9 @@ def _maybe_local(values: Mapping[str, Any]) -> bool:
     user = values.get("remote-user")
     if user is None:
         return True
-    try:
-        import pwd
+    from dssframe.store.lock import user_name
 
-        return bool(user == pwd.getpwuid(os.geteuid()).pw_name)
-    except (ImportError, KeyError):
-        return True
+    return bool(user == user_name())
 
 
 def load(explicit: str | None, overrides: Mapping[str, Any]) -> Config:

@@ -2,26 +2,24 @@
 
 The run loop holds the destination's :class:`~dssframe.store.lock.DestLock` and keeps a
 JSON state file beside the lock, in the state directory (:mod:`dssframe.store.dirs`),
-rewritten atomically
-(temporary file + rename) so a reader never sees half a file. Whether a run loop is
-alive is decided by the lock, never by the state file: a crashed loop leaves a stale
-state file, but never a held lock.
+rewritten atomically (:mod:`dssframe.store.atomic`) so a reader never sees half a file.
+Whether a run loop is alive is decided by the lock, never by the state file: a crashed
+loop leaves a stale state file, but never a held lock.
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
 import os
 import signal
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from dssframe.core.errors import DssError, UsageError
+from dssframe.store.atomic import write_json_atomically
 from dssframe.store.lock import lock_path, read_holder, state_file
 
 POLL_INTERVAL = 0.1
@@ -37,18 +35,9 @@ def state_path(dest_dir: str) -> Path:
 
 
 def write_state(path: Path, state: Mapping[str, Any]) -> None:
-    """Replace ``path`` atomically with ``state`` as JSON."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".state-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(state, handle, indent=1, sort_keys=True)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Replace ``path`` atomically (:mod:`dssframe.store.atomic`) with ``state`` as JSON,
+    keys sorted; readable by its owner only (it holds the effective configuration)."""
+    write_json_atomically(str(path), state, sort_keys=True, mode=0o600)
 
 
 def read_state(dest_dir: str) -> dict[str, Any] | None:

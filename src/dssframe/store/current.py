@@ -1,7 +1,7 @@
 """The snapshot a restore made *current*: ``<dest>/.dssframe/current.json``.
 
 After ``dss restore``, the restored snapshot -- not the newest one -- is what the next
-``dss create`` copies against (``--link-dest``), so the snapshot tree branches there.
+``dss create`` copies against (its reference), so the snapshot tree branches there.
 The marker applies until a snapshot completes after the restore. ``dss create`` reads
 it before rsync starts, so this module is small and imports nothing heavy; the
 metadata documents themselves live in :mod:`dssframe.store.metadata`.
@@ -50,7 +50,7 @@ def read_current(dest_dir: str) -> Current | None:
 
 def write_current(dest_dir: str, current: Current) -> None:
     """Replace the marker of ``dest_dir`` atomically."""
-    from dssframe.store.metadata import write_json_atomically
+    from dssframe.store.atomic import write_json_atomically
 
     write_json_atomically(current_path(dest_dir), current._asdict())
 

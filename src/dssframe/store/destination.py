@@ -11,11 +11,38 @@ import contextlib
 import fcntl
 import os
 import subprocess
-from collections.abc import Iterator
-from typing import NamedTuple
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple, Protocol, TypeVar
 
 from dssframe.core.errors import ConfigError, SnapshotError
 from dssframe.core.naming import SnapshotName, being_deleted_name, parse
+
+
+class SnapshotNotFound(SnapshotError):
+    """No snapshot of that name or creation epoch."""
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def creation(self) -> int: ...
+
+
+_N = TypeVar("_N", bound=_Named)
+
+
+def lookup(snapshots: Iterable[_N], key: str | int) -> _N | None:
+    """The one of ``snapshots`` (anything with a directory ``name`` and a ``creation``
+    epoch: snapshot names, lifecycle snapshots, pins) that a user means by ``key``: its
+    directory name or its creation epoch, also as a path (``/backup/NAME/``); None when
+    none is. Every command that takes a snapshot from the user looks it up here."""
+    text = str(key).rstrip("/").rsplit("/", 1)[-1]
+    for snapshot in snapshots:
+        if text in (snapshot.name, str(snapshot.creation)):
+            return snapshot
+    return None
 
 
 class Destination(NamedTuple):
@@ -45,6 +72,13 @@ class Destination(NamedTuple):
                 if snapshot is not None and entry.is_dir(follow_symlinks=False):
                     found.append(snapshot)
         found.sort(key=lambda s: (s.creation, s.name))
+        return found
+
+    def get(self, key: str | int, now: int) -> SnapshotName:
+        """The snapshot ``key`` names (:func:`lookup`); raises :class:`SnapshotNotFound`."""
+        found = lookup(self.scan(now), key)
+        if found is None:
+            raise SnapshotNotFound(f"no snapshot {key!r} in {self.dest_dir}")
         return found
 
     def rename(self, old: str, new: str) -> None:

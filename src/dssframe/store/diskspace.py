@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from dssframe.core.config import Config
@@ -55,8 +55,32 @@ def shortages(space: DiskSpace, limits: Thresholds) -> list[str]:
     return found
 
 
-def is_low(space: DiskSpace, limits: Thresholds) -> bool:
-    return bool(shortages(space, limits))
+def record(
+    space: DiskSpace | None,
+    limits: Thresholds,
+    found: list[str] | None = None,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """The ``disk`` object of ``dss status --json`` and of the run loop's state file:
+    the space (null values when not measured), the thresholds, ``low`` and the
+    ``shortages`` (``found``, or computed from ``space``), and ``error`` when the space
+    could not be read."""
+    if found is None:
+        found = [] if space is None else shortages(space, limits)
+    result: dict[str, Any] = {
+        "free_mb": space.free_mb if space else None,
+        "total_mb": space.total_mb if space else None,
+        "percent_free": round(space.percent_free, 2) if space else None,
+        "percent_free_inodes": round(space.percent_free_inodes, 2) if space else None,
+        "min_free_mb": limits.min_free_mb,
+        "min_free_percent": limits.min_free_percent,
+        "min_free_percent_inodes": limits.min_free_percent_inodes,
+        "low": bool(found),
+        "shortages": list(found),
+    }
+    if error is not None:
+        result["error"] = error
+    return result
 
 
 def from_statvfs(st: os.statvfs_result) -> DiskSpace:

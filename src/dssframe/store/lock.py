@@ -4,9 +4,9 @@
 holder writes its pid, user and host into the file (mode 0644: every user can read who
 holds it). Read-only commands never take it.
 
-Also the per-destination files dss keeps in the user's state directory (the rsync
-``--stats`` log of a running copy, the run loop's state file), named by a readable
-key of the destination's path."""
+Also the per-destination files dss keeps in the user's state directory (the run loop's
+state file), named by a readable key of the destination's path, and the transport's log
+of a running copy, beside the lock."""
 
 from __future__ import annotations
 
@@ -65,16 +65,23 @@ def lock_path(dest_dir: str) -> str:
     return os.path.join(os.path.abspath(dest_dir), LOCK_FILE)
 
 
-def local_identity() -> tuple[str, str]:
-    """(host name, user name) of this process (here, not in :mod:`dssframe.store.metadata`:
-    the lock is taken before rsync starts, when metadata is not loaded yet)."""
+def user_name() -> str:
+    """The user this process runs as: the password database's name of the effective
+    user id (not ``$USER``, which ``su`` leaves unchanged), else the id itself. The one
+    user lookup: lock holders, metadata, pins and the config's "is the source local"
+    all ask this."""
     try:
         import pwd
 
-        user = pwd.getpwuid(os.geteuid()).pw_name
+        return pwd.getpwuid(os.geteuid()).pw_name
     except (ImportError, KeyError):
-        user = str(os.geteuid())
-    return os.uname().nodename, user  # gethostname() without importing socket
+        return str(os.geteuid())
+
+
+def local_identity() -> tuple[str, str]:
+    """(host name, user name) of this process (here, not in :mod:`dssframe.store.metadata`:
+    the lock is taken before rsync starts, when metadata is not loaded yet)."""
+    return os.uname().nodename, user_name()  # gethostname() without importing socket
 
 
 def holder_text() -> str:
@@ -94,27 +101,36 @@ def read_holder(fd: int) -> tuple[int | None, str]:
     return pid, words[1] if len(words) > 1 else ""
 
 
-def rsync_log_path(dest_dir: str, creation: int) -> str:
-    """Where rsync logs its ``--stats`` while copying a snapshot of ``dest_dir``:
-    ``<dest>/.dssframe/rsync-<creation>.log``, beside the lock (so creating a snapshot
-    needs nothing but the destination; the log is removed when the copy ends)."""
-    return os.path.join(os.path.abspath(dest_dir), ".dssframe", f"rsync-{creation}.log")
+def copy_log_path(dest_dir: str, transport: str, creation: int) -> str:
+    """The log file a transport that reports statistics gets while it copies a snapshot
+    of ``dest_dir`` (:attr:`dssframe.core.transport.CopyRequest.log_file`):
+    ``<dest>/.dssframe/<transport>-<creation>.log`` (``rsync-1700000000.log``), beside
+    the lock (so creating a snapshot needs nothing but the destination; the log is
+    removed when the copy ends). Characters other than letters, digits, ``.``, ``_``
+    and ``-`` in the transport's name become ``_``."""
+    name = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in transport)
+    return os.path.join(os.path.abspath(dest_dir), ".dssframe", f"{name}-{creation}.log")
 
 
-def stale_rsync_logs(dest_dir: str, keep: int) -> list[str]:
-    """The rsync logs in ``dest_dir`` other than ``keep``'s: left by a crashed dss
-    (call it while holding the lock: no other copy runs)."""
+def stale_copy_logs(dest_dir: str, keep: str) -> list[str]:
+    """The copy logs (:func:`copy_log_path`) in ``dest_dir`` other than ``keep``: left by
+    a crashed dss (call it while holding the lock: no other copy runs)."""
     directory = os.path.join(os.path.abspath(dest_dir), ".dssframe")
     try:
         names = os.listdir(directory)
     except OSError:
         return []
-    mine = f"rsync-{keep}.log"
+    mine = os.path.basename(keep)
     return [
         os.path.join(directory, name)
         for name in names
-        if name.startswith("rsync-") and name.endswith(".log") and name != mine
+        if name != mine and _is_copy_log(name)
     ]
+
+
+def _is_copy_log(name: str) -> bool:
+    stem, dash, creation = name.removesuffix(".log").rpartition("-")
+    return name.endswith(".log") and bool(dash and stem) and creation.isdigit()
 
 
 class DestLock:

@@ -10,14 +10,15 @@ Layout under the destination directory::
 ``.dssframe`` never parses as a snapshot name, so the original dss and
 :meth:`dssframe.store.destination.Destination.scan` both ignore it, and no removal ever touches it.
 
-Every document is written atomically (temporary file in the same directory, fsync,
-rename, fsync of the directory), so a reader sees the old or the new document, never a
-mix. A missing or corrupt document never makes a snapshot unusable: :func:`load` reports
-it (:class:`Loaded`), and ``dss adopt`` rebuilds it from the directory name.
+Every document is written atomically by :mod:`dssframe.store.atomic` (temporary file
+in the same directory, fsync, rename, fsync of the directory), so a reader sees the old
+or the new document, never a mix. A missing or corrupt document never makes a snapshot
+unusable: :func:`load` reports it (:class:`Loaded`), and ``dss adopt`` rebuilds it from
+the directory name.
 
-While rsync copies a snapshot, its ``--log-file`` (the ``--stats`` figures) lives in the
-state directory beside the destination's lock, not in the destination: nothing appears
-under ``<dest>`` before a snapshot completes.
+While a snapshot is copied, the transport's log of the copy (where rsync writes its
+statistics) lives in ``<dest>/.dssframe/`` beside the destination's lock
+(:func:`dssframe.store.lock.copy_log_path`), never in a snapshot directory.
 
 Document fields (JSON object; unknown keys are kept on read and ignored):
 
@@ -33,26 +34,27 @@ completion     completion epoch (null while incomplete)
 duration       seconds from creation to completion
 parent         ``{"creation", "name"}`` of the parent in the snapshot tree, or null;
                re-pointed to the grandparent when the parent is removed
-reference      ``{"creation", "name"}`` of the ``--link-dest`` snapshot it was copied
-               against (history: never re-pointed), or null
+reference      ``{"creation", "name"}`` of the snapshot it was copied against (whose
+               unchanged files it hard-links; history: never re-pointed), or null
 parent_inferred true when the parent was inferred (adopted: previous complete one)
 source         the source as the user spells it (``/data/``, ``user@host:/data/``)
 source_host    host of the source; ``source_user``: user reading it
 transport      transport plugin name
 dss_host       host dss ran on; ``dss_user``: the user it ran as
-exit_status    the transport's exit status (rsync), null when unknown
+exit_status    the transport's exit status, null when unknown
 message        the transport's note (e.g. ``partial transfer: ...``), or null
-checksum       whether rsync ran with ``--checksum``
-stats          rsync ``--stats`` figures (integers): files, created_files,
+checksum       whether the copy compared file contents (the ``checksum`` option)
+stats          the transport's statistics of the copy (integers,
+               :class:`~dssframe.core.transport.CopyStats`): files, created_files,
                deleted_files, regular_files_transferred, total_size,
                transferred_size, literal_data, matched_data, bytes_sent,
-               bytes_received (keys absent when rsync did not report them)
+               bytes_received (keys absent when the transport did not report them)
 versions       ``{"dssframe": ...}``: version of the code that wrote it
 plugins        ``{"<plugin name>": "<version>"}`` of every loaded plugin
 restores       list of ``{"time", "target", "safety_snapshot"}``: restores made from
                this snapshot
-source_errors  the first lines of the source-side errors rsync reported and that were
-               tolerated (an unreadable or vanished source file); their number is
+source_errors  the first lines of the source-side errors the transport reported and
+               that were tolerated (an unreadable or vanished source file); their number is
                ``stats.source_errors``
 written        epoch the document was written
 ============== ==================================================================
@@ -60,13 +62,13 @@ written        epoch the document was written
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import re
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
+
+from dssframe.store.atomic import write_json_atomically
 
 if TYPE_CHECKING:
     from dssframe.core.naming import SnapshotName
@@ -242,10 +244,6 @@ class Loaded(NamedTuple):
 # --- paths ---------------------------------------------------------------------------
 
 
-def state_dir(dest_dir: str) -> str:
-    return os.path.join(dest_dir, STATE_DIR)
-
-
 def meta_dir(dest_dir: str) -> str:
     return os.path.join(dest_dir, STATE_DIR, META_DIR)
 
@@ -254,49 +252,7 @@ def document_path(dest_dir: str, creation: int) -> str:
     return os.path.join(meta_dir(dest_dir), f"{creation}{SUFFIX}")
 
 
-# --- atomic writes -----------------------------------------------------------------
-
-
-def _fsync_dir(path: str) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _create_temporary(directory: str) -> tuple[int, str]:
-    """A new, exclusively created ``.tmp-<pid>-<n>.json`` in ``directory`` (like
-    ``tempfile.mkstemp``, whose import alone costs ``dss create`` 5 ms)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    for attempt in range(1000):
-        tmp = os.path.join(directory, f".tmp-{os.getpid()}-{attempt}{SUFFIX}")
-        try:
-            return os.open(tmp, flags, 0o600), tmp
-        except FileExistsError:
-            continue  # left by a crashed process with the same pid
-    raise FileExistsError(f"{directory}: no free temporary name")
-
-
-def write_json_atomically(path: str, data: Mapping[str, Any]) -> None:
-    """Replace ``path`` by ``data`` as JSON: temp file, fsync, rename, fsync dir."""
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o755, exist_ok=True)
-    fd, tmp = _create_temporary(directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(directory)
+# --- writing ---------------------------------------------------------------------
 
 
 def write(dest_dir: str, metadata: Metadata) -> str:
@@ -398,13 +354,6 @@ def stale(dest_dir: str, existing: Iterable[int]) -> list[int]:
 # --- building documents ------------------------------------------------------------
 
 
-def local_identity() -> tuple[str, str]:
-    """(host name, user name) of this process."""
-    from dssframe.store.lock import local_identity as identity
-
-    return identity()
-
-
 def _version() -> str:
     from dssframe import __version__
 
@@ -434,6 +383,8 @@ def for_created(
     source_errors: tuple[str, ...] = (),
 ) -> Metadata:
     """The document of a snapshot dssframe has just made (``remote_host`` None: local)."""
+    from dssframe.store.lock import local_identity
+
     host, user = local_identity()
     return Metadata(
         creation=snapshot.creation,
@@ -461,51 +412,3 @@ def for_created(
         written=written,
     )
 
-
-# --- rsync statistics --------------------------------------------------------------
-
-_STATS_LINES = {
-    "Number of files": "files",
-    "Number of created files": "created_files",
-    "Number of deleted files": "deleted_files",
-    "Number of regular files transferred": "regular_files_transferred",
-    "Total file size": "total_size",
-    "Total transferred file size": "transferred_size",
-    "Literal data": "literal_data",
-    "Matched data": "matched_data",
-    "Total bytes sent": "bytes_sent",
-    "Total bytes received": "bytes_received",
-}
-_STAT_LINE = re.compile(r"(?:^|\] )(?P<label>[A-Z][A-Za-z ]+): (?P<value>[0-9][0-9,.]*[KMGTP]?)")
-_UNITS = {"K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4, "P": 1000**5}
-
-
-def _number(text: str) -> int | None:
-    unit = 1
-    if text[-1] in _UNITS:
-        unit = _UNITS[text[-1]]
-        text = text[:-1]
-    text = text.replace(",", "")
-    try:
-        return int(float(text) * unit) if "." in text or unit != 1 else int(text)
-    except ValueError:
-        return None
-
-
-def parse_rsync_stats(text: str) -> dict[str, int]:
-    """The ``--stats`` figures of the last run in an rsync log (``--log-file``) or its
-    standard output. Keys as in the module docstring; absent when not reported."""
-    stats: dict[str, int] = {}
-    for line in text.splitlines():
-        match = _STAT_LINE.search(line)
-        if match is None:
-            continue
-        key = _STATS_LINES.get(match["label"])
-        if key is None:
-            continue
-        if key == "files":
-            stats = {}  # a new report starts: keep only the last one
-        value = _number(match["value"])
-        if value is not None:
-            stats[key] = value
-    return stats

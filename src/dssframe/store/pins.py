@@ -92,7 +92,7 @@ def active_pins(dest_dir: str, now: int) -> frozenset[int]:
 
 def write_pin(dest_dir: str, pin: Pin) -> str:
     """Write (or replace) ``pin``; its path. Raises OSError."""
-    from dssframe.store.metadata import write_json_atomically
+    from dssframe.store.atomic import write_json_atomically
 
     path = pin_path(dest_dir, pin.creation)
     write_json_atomically(path, pin._asdict())
@@ -149,9 +149,10 @@ def parse_end(for_: str | None, until: str | None, now: int) -> int | None:
 
 def who() -> str:
     """``user@host`` of this process (recorded in a pin)."""
-    from dssframe.store.lock import holder_text
+    from dssframe.store.lock import local_identity
 
-    return holder_text().split(" ", 1)[1]
+    host, user = local_identity()
+    return f"{user}@{host}"
 
 
 def remove_pin(dest_dir: str, creation: int) -> bool:

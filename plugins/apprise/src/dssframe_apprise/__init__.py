@@ -12,16 +12,22 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from dssframe import hookimpl, logs
-from dssframe.core.config import Config
-from dssframe.core.errors import ConfigError
-from dssframe.core.events import Event, EventKind
-from dssframe.core.settings import PluginSettings, Setting, validate_section
+from dssframe import hookimpl
+from dssframe.api import (
+    Config,
+    ConfigError,
+    Event,
+    EventKind,
+    PluginSettings,
+    Setting,
+    get_logger,
+    validate_section,
+)
 
 __version__ = "0.1.0"
 
 SECTION = "apprise"
-log = logs.get("dssframe.apprise")  # imports logging only when it logs
+log = get_logger("dssframe.apprise")  # imports logging only when it logs
 
 SUCCESS_KINDS = frozenset({EventKind.SNAPSHOT_CREATED, EventKind.SNAPSHOT_REMOVED})
 LOW_SPACE_KINDS = frozenset({EventKind.DISK_SPACE_LOW, EventKind.NO_SPACE})

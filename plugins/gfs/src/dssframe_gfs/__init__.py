@@ -10,13 +10,18 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from dssframe import hookimpl
-from dssframe.core.config import Config
-from dssframe.core.errors import ConfigError
-from dssframe.core.naming import SnapshotName
-from dssframe.core.retention import Reason, Removal
-from dssframe.core.settings import PluginSettings, Setting, validate_section
+from dssframe.api import (
+    Config,
+    ConfigError,
+    PluginSettings,
+    Reason,
+    Removal,
+    Setting,
+    SnapshotName,
+    validate_section,
+)
 
-from .rules import RULES, select
+from .rules import CALENDAR_RULES, RULES, next_start, select
 
 __version__ = "0.1.0"
 
@@ -86,6 +91,30 @@ class GfsRetention:
             for s in snapshots
             if s.complete and s.creation not in protected and s.name not in kept
         ]
+
+    @property
+    def finest_rule(self) -> str | None:
+        """The shortest calendar rule in use (``keep-last`` has no period), or None."""
+        return next((rule for rule in CALENDAR_RULES if self.counts[rule]), None)
+
+    def next_due(
+        self, snapshots: Sequence[SnapshotName], now: int, average_duration: int
+    ) -> int | None:
+        """The run loop's schedule: a snapshot for each period of the finest calendar
+        rule in use, taken as the period starts. Due at the start of the period after
+        the one the newest complete snapshot was created in (``keep-hourly``: the next
+        full hour; ``keep-daily``: the next midnight, local time), at once after
+        downtime. None with ``keep-last`` alone: the host's default schedule then."""
+        rule = self.finest_rule
+        complete = [s for s in snapshots if s.complete]
+        if rule is None or not complete:
+            return None
+        return next_start(rule, max(s.creation for s in complete))
+
+    def next_change(self, snapshots: Sequence[SnapshotName], now: int) -> int | None:
+        """None: the rules look at creation times only, so the plan changes only when a
+        snapshot comes or goes, never with the clock alone."""
+        return None
 
     def explain(self, snapshots: Sequence[SnapshotName], now: int) -> dict[str, list[str]]:
         """Every complete snapshot's name with the rules that keep it, like

@@ -23,7 +23,7 @@ import time
 from collections.abc import Hashable, Iterable, Mapping
 from typing import NamedTuple
 
-from dssframe.core.naming import SnapshotName
+from dssframe.api import SnapshotName
 
 #: The rules, in the order they are applied (borg's order: shortest period first).
 RULES = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
@@ -52,6 +52,44 @@ def period(rule: str, epoch: int) -> Hashable:
     if rule == "yearly":
         return t.tm_year
     raise ValueError(f"unknown rule {rule!r}")
+
+
+#: The calendar rules from the shortest period to the longest: the finest one in use
+#: sets the schedule (``last`` has no period, so it sets none).
+CALENDAR_RULES = RULES[1:]
+
+
+def next_start(rule: str, epoch: int) -> int:
+    """The first second after ``epoch`` that lies in a later calendar period of
+    ``rule`` than ``epoch`` does (local time): the next full hour, the next midnight,
+    the next Monday's, the 1st of the next month or 1 January's midnight.
+
+    Daylight saving time is the calendar's business: after the repeated hour the next
+    hourly period starts two hours later, and a period whose first local time does not
+    exist starts at its first second that does.
+    """
+    if rule not in CALENDAR_RULES:
+        raise ValueError(f"rule {rule!r} has no calendar period")
+    t = time.localtime(epoch)
+    year, month, day, hour = t.tm_year, t.tm_mon, t.tm_mday, 0
+    if rule == "hourly":
+        hour = t.tm_hour + 1
+    elif rule == "daily":
+        day += 1
+    elif rule == "weekly":
+        day += 7 - t.tm_wday  # tm_wday: Monday is 0, as in ISO weeks
+    elif rule == "monthly":
+        year, month, day = year + month // 12, month % 12 + 1, 1
+    else:
+        year, month, day = year + 1, 1, 1
+    # mktime normalises an hour 24 or a day past the month's end; isdst -1: as it falls
+    start = int(time.mktime((year, month, day, hour, 0, 0, 0, 0, -1)))
+    current = period(rule, epoch)
+    for _ in range(48):  # a non-existent local midnight resolves to an hour before it
+        if start > epoch and period(rule, start) != current:
+            break
+        start += 3600
+    return start
 
 
 class Kept(NamedTuple):

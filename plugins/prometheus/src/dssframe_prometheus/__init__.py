@@ -10,25 +10,30 @@ small JSON file next to the textfile. See README.md.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from typing import Any, NamedTuple
 
-from dssframe import hookimpl, logs
-from dssframe.core.config import Config
-from dssframe.core.errors import ConfigError
-from dssframe.core.events import Event
-from dssframe.core.naming import SnapshotName
-from dssframe.core.settings import PluginSettings, Setting, validate_section
-from dssframe.store.destination import Destination
+from dssframe import hookimpl
+from dssframe.api import (
+    Config,
+    ConfigError,
+    Event,
+    PluginSettings,
+    Setting,
+    SnapshotName,
+    get_logger,
+    list_snapshots,
+    validate_section,
+    write_atomically,
+)
 
 from .metrics import Space, Thresholds, render, update, usable_state
 
 __version__ = "0.1.0"
 
 SECTION = "prometheus"
-log = logs.get("dssframe.prometheus")  # imports logging only when it logs
+log = get_logger("dssframe.prometheus")  # imports logging only when it logs
 
 SETTINGS = PluginSettings(
     section=SECTION,
@@ -75,32 +80,6 @@ def target_of(config: Config) -> Target | None:
     return Target(textfile, dest, thresholds)
 
 
-def write_atomically(path: str, text: str, mode: int = 0o644) -> None:
-    """Replace ``path`` by ``text`` in one rename: a reader sees the old or the new
-    file, never a partial one, even after a crash."""
-    directory, base = os.path.split(path)
-    import tempfile  # lazily: plugin modules load on every dss command
-
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{base}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, mode)  # mkstemp's 0600 would hide it from node_exporter
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable
-        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
 def load_state(path: str) -> Any:
     try:
         with open(path, encoding="utf-8") as handle:
@@ -126,7 +105,7 @@ def measure(path: str) -> Space | None:
 
 def scan(dest: str, now: int) -> list[SnapshotName] | None:
     try:
-        return Destination(dest).scan(now)
+        return list_snapshots(dest, now)
     except OSError as exc:
         log.warning("cannot read %s: %s", dest, exc.strerror)
         return None
@@ -142,8 +121,11 @@ def record(target: Target, event: Event) -> None:
     text = render(dest, scan(dest, now), state, measure(dest), target.thresholds, now)
     import json
 
-    write_atomically(target.state_file, json.dumps(state, indent=1, sort_keys=True) + "\n")
-    write_atomically(target.textfile, text)
+    # dss's atomic writer (temporary dot file beside it, fsync, rename, fsync of the
+    # directory); 0644, not a temporary file's 0600, so that node_exporter can read it.
+    state_text = json.dumps(state, indent=1, sort_keys=True) + "\n"
+    write_atomically(target.state_file, state_text, mode=0o644, make_parents=False)
+    write_atomically(target.textfile, text, mode=0o644, make_parents=False)
 
 
 _target: Target | None = None

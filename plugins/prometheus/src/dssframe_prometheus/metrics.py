@@ -7,8 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from dssframe.core.events import Event, EventKind
-from dssframe.core.naming import SnapshotName, State
+from dssframe.api import Event, EventKind, SnapshotName, State
 
 STATE_VERSION = 1
 MIB = 1 << 20

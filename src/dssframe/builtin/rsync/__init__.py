@@ -1,0 +1,253 @@
+"""Builtin transport ``rsync``: local, or over ssh (argument lists only, never a shell).
+
+This package is the only part of dssframe that knows rsync: its options, exit
+statuses, error lines, ``--stats`` log, progress output and itemized changes. The
+engine sees only the protocols of :mod:`dssframe.core.transport`, which
+:class:`RsyncTransport` implements all of.
+
+Remote sources are copied with ``-s`` (``--secluded-args``): the source path travels
+inside the rsync protocol, so the remote login shell never sees, splits or expands it.
+rsync still expands wildcards in it, so :func:`remote_path` escapes them. The ssh
+command is an argument list too; rsync gets it as one ``-e`` value quoted with
+:func:`shlex.join`, which rsync's own splitter (spaces separate, single and double
+quotes group) reads back into the same list.
+
+ssh always runs with ``BatchMode=yes`` (never a password or host-key prompt) and a
+connect timeout. ``-o`` values given first win in ssh, so those two come before the
+user's ``ssh-option`` values, and ``IdentitiesOnly=yes`` (only with ``ssh-identity``)
+comes after them, where the user can override it. Host keys are checked as ssh's
+configuration says (nothing turns ``StrictHostKeyChecking`` off).
+
+The package itself holds what ``dss create`` needs before rsync starts (the argument
+list); the rest is loaded on first use, after rsync has started or for other commands:
+:mod:`~dssframe.builtin.rsync.verdict` (what an exit status and rsync's error lines
+mean), :mod:`~dssframe.builtin.rsync.stats` (the ``--stats`` log),
+:mod:`~dssframe.builtin.rsync.progress` (``--info=progress2``) and
+:mod:`~dssframe.builtin.rsync.restore` (restore, its dry run, the comparison of the
+source with a snapshot, and rsync's itemized output).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from collections.abc import Callable
+from typing import Any
+
+from dssframe import hookimpl
+from dssframe.core.config import Config
+from dssframe.core.errors import ConfigError
+from dssframe.core.transport import (
+    Change,
+    CopyRequest,
+    CopyResult,
+    LayoutTransport,
+    PreviewingTransport,
+    Progress,
+    ProgressSource,
+    RemoteTransport,
+    RestoreRequest,
+    StatsSource,
+)
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1")
+
+# Conservative on purpose: a host or user name may end up in a ProxyCommand or a
+# Match exec of the user's ssh config (%h, %r), which a shell runs.
+_HOST = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*\Z")
+_USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*\$?\Z")
+_WILDCARDS = re.compile(r"[*?\[]")
+_GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
+
+
+def check_host(host: str) -> str:
+    """``host`` as it goes into the rsync source spec (IPv6 addresses in brackets)."""
+    if _HOST.match(host):
+        return host
+    import ipaddress  # only here: it costs more start-up time than this whole module
+
+    try:
+        return f"[{ipaddress.IPv6Address(host).compressed}]"
+    except ValueError:
+        pass
+    raise ConfigError(
+        f"remote-host: {host!r} is not a valid host name or address "
+        "(letters, digits, '.', '-', '_', or an IPv6 address)"
+    )
+
+
+def check_user(user: str) -> str:
+    if not _USER.match(user):
+        raise ConfigError(
+            f"remote-user: {user!r} is not a valid user name (letters, digits, '.', '-', '_')"
+        )
+    return user
+
+
+def current_user() -> str:
+    """The user this process runs as (not $USER, which ``su`` leaves unchanged)."""
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):
+        import getpass
+
+        return getpass.getuser()
+
+
+def remote_path(path: str) -> str:
+    """``path`` spelled so that the remote rsync reads exactly ``path``.
+
+    Even with ``-s`` the remote rsync expands ``*``, ``?`` and ``[`` in each path
+    component that contains one (a component without them is taken literally,
+    backslashes included), so such components get those and ``]`` and ``\\``
+    backslash-escaped. A leading ``:`` would make ``host::path`` the daemon syntax.
+    """
+    parts = [
+        _GLOB_SPECIAL.sub(r"\\\1", part) if _WILDCARDS.search(part) else part
+        for part in path.split("/")
+    ]
+    escaped = "/".join(parts)
+    return "./" + escaped if escaped.startswith(":") else escaped
+
+
+class RsyncTransport(
+    RemoteTransport, LayoutTransport, StatsSource, ProgressSource, PreviewingTransport
+):
+    """The ``rsync`` transport. (It subclasses the optional protocols it implements:
+    ``isinstance`` then answers from the class, without inspecting the instance.)"""
+
+    name = "rsync"
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.remote = self._is_remote(config)
+        # No remote-user: no "user@", so ssh's config (User) or the local name applies.
+        self.user = config.remote_user
+        if self.remote:
+            self.host_spec = check_host(config.remote_host)
+            if self.user is not None:
+                check_user(self.user)
+
+    @staticmethod
+    def _is_remote(config: Config) -> bool:
+        if config.use_ssh == "always":
+            return True
+        if config.use_ssh == "never":
+            return False
+        local_user = config.remote_user in (None, current_user())
+        return not (config.remote_host in LOCAL_HOSTS and local_user)
+
+    def _remote_spec(self, path: str) -> str:
+        login = f"{self.user}@" if self.user else ""
+        return f"{login}{self.host_spec}:{path}"
+
+    def source_display(self) -> str:
+        """A local source exactly as configured (made absolute), with or without its
+        trailing slash; a remote one as ``user@host:dir/`` (the original always adds
+        the slash there)."""
+        configured = self.config.require("source-dir")
+        if not self.remote:
+            absolute = os.path.abspath(configured)
+            slash = "/" if configured.endswith("/") and absolute != "/" else ""
+            return absolute + slash
+        return self._remote_spec(os.path.join(configured, ""))
+
+    def source_top(self) -> str | None:
+        """The one directory each snapshot holds the source in, or None when it holds
+        the source's own entries. Like the original, a local source goes to rsync as
+        written: without a trailing slash rsync copies the directory itself, so the
+        snapshot holds ``<basename>/...``."""
+        if self.remote:
+            return None
+        display = self.source_display()
+        if display.endswith("/"):
+            return None
+        return os.path.basename(display)
+
+    def local_source(self) -> str | None:
+        return None if self.remote else os.path.abspath(self.config.require("source-dir"))
+
+    def ssh_command(self) -> list[str]:
+        """The ssh argument list rsync runs (given to rsync as one quoted ``-e`` value)."""
+        c = self.config
+        argv = [c.ssh_command, "-o", "BatchMode=yes"]
+        argv += ["-o", f"ConnectTimeout={c.ssh_connect_timeout}"]
+        if c.ssh_port:
+            argv += ["-p", str(c.ssh_port)]
+        if c.ssh_identity:
+            argv += ["-i", os.path.abspath(os.path.expanduser(c.ssh_identity))]
+        for option in c.ssh_option:
+            argv += ["-o", option]
+        if c.ssh_identity:
+            # Only the named key: agent keys tried first could use up MaxAuthTries.
+            argv += ["-o", "IdentitiesOnly=yes"]
+        return argv
+
+    def source_argument(self) -> str:
+        """The source operand exactly as rsync must receive it."""
+        if not self.remote:
+            return self.source_display()
+        return self._remote_spec(remote_path(os.path.join(self.config.require("source-dir"), "")))
+
+    def command(self, request: CopyRequest) -> list[str]:
+        c = self.config
+        argv = [c.rsync_path, "-aq", "--delete"]
+        if self.remote:
+            # -s (secluded/protect args): the remote path travels inside the protocol,
+            # so the remote shell never sees (or splits, or expands) it.
+            argv += ["-s", "-e", shlex.join(self.ssh_command())]
+        argv += list(c.rsync_option)
+        if request.checksum:
+            argv.append("--checksum")
+        if request.progress:
+            argv.append("--info=progress2")
+        if request.reference:
+            argv.append(f"--link-dest={request.reference}")
+        if request.log_file is not None:
+            # The figures the metadata records, and the proof that rsync copied.
+            argv += ["--stats", f"--log-file={request.log_file}", "--log-file-format="]
+        argv += [self.source_argument(), os.path.join(request.destination, "")]
+        return argv
+
+    def classify(self, exit_status: int, stderr: str) -> CopyResult:
+        from dssframe.builtin.rsync.verdict import classify
+
+        return classify(exit_status, stderr, self.remote)
+
+    def add_stats(self, request: CopyRequest, result: CopyResult) -> CopyResult:
+        from dssframe.builtin.rsync.stats import add_stats
+
+        return add_stats(request, result, self.config.rsync_path)
+
+    def parse_progress(self, output: str) -> Progress | None:
+        from dssframe.builtin.rsync.progress import parse_progress
+
+        return parse_progress(output)
+
+    def restore_command(self, request: RestoreRequest) -> list[str]:
+        from dssframe.builtin.rsync import restore
+
+        return restore.restore_command(self, request)
+
+    def preview_command(self, request: RestoreRequest) -> list[str]:
+        from dssframe.builtin.rsync import restore
+
+        return restore.preview_command(self, request)
+
+    def compare_command(self, request: RestoreRequest) -> list[str]:
+        from dssframe.builtin.rsync import restore
+
+        return restore.compare_command(self, request)
+
+    def parse_changes(self, exit_status: int, stdout: bytes, stderr: str) -> list[Change]:
+        from dssframe.builtin.rsync import restore
+
+        return restore.parse_changes(exit_status, stdout, stderr)
+
+
+@hookimpl
+def dssframe_register_transports(register: Callable[[str, Any], None]) -> None:
+    register("rsync", RsyncTransport)
