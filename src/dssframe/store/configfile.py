@@ -11,10 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from dssframe.core.config import PATH_KEYS, Config, attribute_name, to_toml, validate
-from dssframe.core.dssrc import parse_dssrc
 from dssframe.core.errors import ConfigError
 from dssframe.core.guards import check_config
-from dssframe.store.atomic import write_atomically
 
 # Paths here are strings, not pathlib objects: ``dss create`` reads its config before
 # rsync starts, and importing pathlib would cost it 3 ms.
@@ -120,6 +118,8 @@ def convert_dssrc(path: str) -> str:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path} is not a UTF-8 text file") from None
+    from dssframe.core.dssrc import parse_dssrc
+
     values = parse_dssrc(text, path)
     header = f"# dssframe configuration imported from {path}\n"
     return header + to_toml(values)
@@ -130,4 +130,6 @@ def write_config(path: str, text: str, force: bool) -> None:
     ``force``."""
     if os.path.exists(path) and not force:
         raise ConfigError(f"{path} exists; use --force to overwrite it")
+    from dssframe.store.atomic import write_atomically
+
     write_atomically(path, text)
