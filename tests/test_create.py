@@ -171,8 +171,10 @@ def test_outdated_snapshot_is_recycled_but_never_the_reference(
         (dest / name).mkdir()
         (dest / name / "stale").write_text("x")
     inode = (dest / oldest).stat().st_ino
-    run_dss("--source-dir", f"{source}/", "--dest-dir", str(dest), "--unit-interval", "1",
-            "--num-intervals", "3", "create", check=True)
+    made = run_dss("--source-dir", f"{source}/", "--dest-dir", str(dest), "--unit-interval",
+                   "1", "--num-intervals", "3", "--loglevel", "info", "create", check=True)
+    # the recycled snapshot leaves the inventory: notifiers hear it as a removal
+    assert f"snapshot-removed {oldest} (recycled)" in made.stderr
     ref, new = snapshots(dest)
     assert ref.name == reference and (dest / reference / "stale").exists()
     assert (dest / new.name).stat().st_ino == inode  # the outdated one became the new one

@@ -211,3 +211,25 @@ def documented_assignments(module: object, class_name: str) -> dict[str, bool]:
 def test_every_field_and_member_has_a_docstring(module: object, class_name: str) -> None:
     documented = documented_assignments(module, class_name)
     assert documented and all(documented.values()), [k for k, v in documented.items() if not v]
+
+
+def options_table() -> str:
+    """The Markdown table of every configuration option, as docs/reference/config.md
+    must hold it."""
+    from dssframe.core.config import OPTIONS, attribute_name, toml_value
+
+    rows = ["| key | `Config` attribute | default | meaning |", "|---|---|---|---|"]
+    for option in OPTIONS:
+        default = "(none)" if option.default is None else f"`{toml_value(option.default)}`"
+        meaning = option.help.replace("|", "\\|")
+        attribute = attribute_name(option.key)
+        rows.append(f"| `{option.key}` | `{attribute}` | {default} | {meaning} |")
+    return "\n".join(rows)
+
+
+def test_the_options_page_lists_every_option_as_the_code_defines_it() -> None:
+    page = (ROOT / "docs" / "reference" / "config.md").read_text(encoding="utf-8")
+    table = page.split("<!-- options-table: begin -->\n", 1)[1]
+    table = table.split("\n<!-- options-table: end -->")[0]
+    expected = options_table()
+    assert table == expected, f"docs/reference/config.md is out of date; it should be:\n{expected}"

@@ -147,8 +147,9 @@ _record_every_hook()
 
 @pytest.fixture
 def dss_hook_recorder(dss_plugin_host: PluginHost) -> HookRecorder:
-    """A :class:`HookRecorder` registered on ``dss_plugin_host``: it records every hook
-    call (events, vetoes, configure, registries, settings, commands)."""
+    """A :class:`HookRecorder` registered on ``dss_plugin_host`` -- the same host that
+    ``dss_register_plugin`` registers on and returns: it records every hook call
+    (events, vetoes, configure, registries, settings, commands)."""
     recorder = HookRecorder()
     dss_plugin_host.register_module(recorder, "dss-hook-recorder", "test", None, None)
     return recorder

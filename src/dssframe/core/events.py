@@ -70,11 +70,12 @@ class EventKind(enum.Enum):
     ``snapshot-removed``  a snapshot directory was removed       ``snapshot``, ``path``, ``reason``
                           (``dss prune``, ``dss delete``, the    (the removal's ``Reason``:
                           run loop's pruning and disk-space      ``outdated``, ``redundant``,
-                          guard)                                 ``orphaned``, ``low-space``; ``dss
-                                                                 delete``: ``requested`` or
-                                                                 ``requested (descendant of
-                                                                 NAME)``), ``duration`` (of the
-                                                                 removal)
+                          guard), or a complete snapshot was     ``orphaned``, ``low-space``; ``dss
+                          recycled: renamed to become the        delete``: ``requested`` or
+                          directory of a new copy                ``requested (descendant of
+                                                                 NAME)``; recycling:
+                                                                 ``recycled``), ``duration`` (of the
+                                                                 removal; None when recycled)
     ``remove-failed``     *failure*: renaming a snapshot to its  ``snapshot``, ``path``, ``error``
                           ``.being_deleted`` name, or deleting
                           its tree, failed

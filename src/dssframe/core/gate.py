@@ -129,5 +129,5 @@ def refused_message(verb: str, refusal: Refusal) -> str:
 
 
 def refusal_text(refusal: Refusal) -> str:
-    """``keep NAME: why`` as ``prune --dry-run`` and the logs print it."""
+    """``keep NAME: why`` as ``dss --dry-run prune`` and the logs print it."""
     return f"{refusal.removal.snapshot.name}: {refusal.why}"

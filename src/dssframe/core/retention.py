@@ -63,9 +63,10 @@ class Removal(NamedTuple):
     """The policy's bucket the snapshot is in (``dyadic``: its interval), or None."""
     detail: str = ""
     """Free text for people (``beyond keep-newest``), printed after the reason by
-    ``dss prune`` and ``dss prune --dry-run``."""
+    ``dss prune`` and ``dss --dry-run prune``."""
 
 
+@runtime_checkable
 class RetentionPolicy(Protocol):
     """A retention policy decides which *complete* snapshots are no longer wanted, and
     may say when the run loop should make the next one.
@@ -75,7 +76,7 @@ class RetentionPolicy(Protocol):
 
     Optional capabilities are separate protocols, checked with ``isinstance``:
     :class:`SchedulingPolicy` (the policy says when ``dss run`` makes the next
-    snapshot) and :class:`ExplainingPolicy` (``dss prune --dry-run`` says why each
+    snapshot) and :class:`ExplainingPolicy` (``dss --dry-run prune`` says why each
     snapshot is kept).
     """
 
@@ -136,7 +137,7 @@ class ExplainingPolicy(Protocol):
 
     def explain(self, snapshots: Sequence[SnapshotName], now: int) -> dict[str, list[str]]:
         """Each complete snapshot's name mapped to the rules that keep it (empty: no
-        rule keeps it); ``dss prune --dry-run`` prints it."""
+        rule keeps it); ``dss --dry-run prune`` prints it."""
         ...
 
 

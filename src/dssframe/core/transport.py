@@ -6,7 +6,8 @@ that process -- so that the host can draw progress, suspend the process when dis
 runs low and stop it cleanly -- and the transport then judges the finished process.
 
 :class:`Transport` is all a transport must implement: it makes snapshots. Everything
-more is an optional protocol, checked with ``isinstance`` (each is runtime-checkable;
+more is an optional protocol, checked with ``isinstance`` (each is runtime-checkable,
+:class:`Transport` too;
 subclassing it explicitly is allowed and documents the intent), never by probing for
 attributes:
 
@@ -24,6 +25,16 @@ The builtin ``rsync`` transport implements all of them. A transport without
 :class:`RestoringTransport` makes snapshots but ``dss restore`` refuses (one line naming
 the missing capability); without :class:`PreviewingTransport`, ``dss restore --dry-run``
 refuses and a restore of the source needs a safety snapshot or ``--force``.
+
+Leaving out :class:`StatsSource` costs safety, not only figures: the host can then
+neither refuse a "complete" copy that copied nothing (a program that only pretends to
+copy) nor apply the shrink guard (``min-shrink-percent``) to it; only the transport's
+own ``classify`` stands between a bad copy and a complete snapshot name. Implement it.
+
+A transport written in Python runs its copier as a child process too, e.g.
+``[sys.executable, "-m", "mypackage.copier", ...]``: the child inherits dss's
+environment and working directory (configuration reaches it through the argument list
+the transport builds, never through a shell string).
 
 The contract of a copy
 ----------------------
@@ -192,6 +203,7 @@ class Change(NamedTuple):
     times_only: bool = False
 
 
+@runtime_checkable
 class Transport(Protocol):
     """How a snapshot is copied: the one protocol every transport implements."""
 

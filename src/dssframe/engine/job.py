@@ -317,6 +317,13 @@ class Job:
                 return
             log.info("%s: reusing %s as %s", plan.reuse_reason, reused.name, plan.name)
             self.store.rename(reused.name, plan.name)
+        if reused.complete:  # a snapshot leaves the inventory: notifiers must hear it
+            self.event(
+                EventKind.SNAPSHOT_REMOVED,
+                snapshot=reused.name,
+                path=self.store.path(reused.name),
+                reason="recycled",
+            )
         unshare(self.store.path(plan.name))
 
     def announce(self, plan: CreatePlan) -> None:

@@ -83,6 +83,8 @@ class PluginHost:
         self._transports: dict[str, tuple[Callable[..., Transport], str]] = {}
         self._retentions: dict[str, tuple[Callable[..., RetentionPolicy], str]] = {}
         self._registries_built = False
+        #: ``[plugins.<section>]`` tables already warned about (no plugin declares them).
+        self._warned_sections: set[str] = set()
         #: Every installed entry point was imported (load_entry_points).
         self._entry_points_loaded = False
         #: The installed entry points (read, not imported), once read.
@@ -507,6 +509,10 @@ class PluginHost:
             )
         for section, raw in config.plugins.items():
             if section not in values:
+                values[section] = dict(raw)
+                if section in self._warned_sections:
+                    continue  # once per run, although configure() applies settings again
+                self._warned_sections.add(section)
                 idle = {ep.name for ep in self.installed()} - self._tried
                 if section in idle:
                     log.warning(
@@ -515,7 +521,6 @@ class PluginHost:
                     )  # fmt: skip
                 else:
                     log.warning("[plugins.%s]: no loaded plugin declares these settings", section)
-                values[section] = dict(raw)
         return config._replace(plugins=values)
 
     def transport_names_loaded(self) -> list[str]:
