@@ -11,10 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dssframe.builtin.rsync import RsyncTransport, current_user, remote_path
+from dssframe.builtin.rsync import RsyncTransport, remote_path
 from dssframe.core.errors import ConfigError
 from dssframe.core.transport import CopyRequest, Outcome
 from dssframe.store import configfile as config_module
+from dssframe.store.lock import user_name as current_user
 
 REQUEST = CopyRequest(destination="/snap/1700000000-incomplete")
 

@@ -23,7 +23,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pluggy
 
@@ -51,7 +51,6 @@ DEFAULT_PLUGINS = {
     "hooks": "dssframe.builtin.shell_hooks",
 }
 
-F = TypeVar("F")
 #: Plugins of these origins are always enabled (entry points only when configured).
 ALWAYS_ENABLED = frozenset({"builtin", "-p", "test"})
 

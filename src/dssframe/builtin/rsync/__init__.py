@@ -85,18 +85,6 @@ def check_user(user: str) -> str:
     return user
 
 
-def current_user() -> str:
-    """The user this process runs as (not $USER, which ``su`` leaves unchanged)."""
-    try:
-        import pwd
-
-        return pwd.getpwuid(os.geteuid()).pw_name
-    except (ImportError, KeyError):
-        import getpass
-
-        return getpass.getuser()
-
-
 def remote_path(path: str) -> str:
     """``path`` spelled so that the remote rsync reads exactly ``path``.
 
@@ -137,7 +125,9 @@ class RsyncTransport(
             return True
         if config.use_ssh == "never":
             return False
-        local_user = config.remote_user in (None, current_user())
+        from dssframe.store.lock import user_name  # the one user lookup
+
+        local_user = config.remote_user in (None, user_name())
         return not (config.remote_host in LOCAL_HOSTS and local_user)
 
     def _remote_spec(self, path: str) -> str:
