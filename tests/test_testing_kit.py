@@ -167,10 +167,12 @@ def example_module(name: str) -> ModuleType:
 def test_dss_config_fills_in_the_plugin_defaults(
     dss_register_plugin: Callable[..., PluginHost], dss_config: MakeConfig
 ) -> None:
-    """The guide's own example: a bare Config has no [plugins.keepnewest] table."""
+    """The guide's own example: a bare Config has no [plugins.keepnewest] table; the
+    host fills in the declared defaults (as the loader does), the loader checks values."""
     host = dss_register_plugin(example_module("keepnewest"))
-    with pytest.raises(KeyError):
-        host.retention(Config(retention="keep-newest"))
+    assert host.retention(Config(retention="keep-newest")).count == 10  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match="count"):
+        dss_config(retention="keep-newest", plugins={"keepnewest": {"count": "ten"}})
     config = dss_config(retention="keep-newest")
     assert config.plugins["keepnewest"] == {"count": 10}
     assert host.retention(config).count == 10  # type: ignore[attr-defined]

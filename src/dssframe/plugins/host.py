@@ -289,14 +289,34 @@ class PluginHost:
         return factory
 
     def transport(self, config: Config) -> Transport:
+        """The configured transport (``config.transport``), made by its plugin's factory
+        from ``config`` (with the defaults of every declared plugin setting that
+        ``config`` lacks)."""
         factory = self._select("transport", config.transport, self._transports)
-        result: Transport = factory(config)
+        result: Transport = factory(self._with_defaults(config))
         return result
 
     def retention(self, config: Config) -> RetentionPolicy:
+        """The configured retention policy (``config.retention``), made by its plugin's
+        factory from ``config`` (with the defaults of every declared plugin setting
+        that ``config`` lacks: ``host.retention(Config(retention="keep-newest"))``
+        works as well as a config read from a file)."""
         factory = self._select("retention", config.retention, self._retentions)
-        result: RetentionPolicy = factory(config)
+        result: RetentionPolicy = factory(self._with_defaults(config))
         return result
+
+    def _with_defaults(self, config: Config) -> Config:
+        """``config`` plus a table of defaults for each declared settings section it
+        has no table for (a config read by :meth:`apply_settings` has them all)."""
+        missing = [d for d in self.settings_declarations() if d.section not in config.plugins]
+        if not missing:
+            return config
+        from dssframe.core.settings import validate_section
+
+        plugins = dict(config.plugins)
+        for declaration in missing:
+            plugins[declaration.section] = validate_section(declaration, None)
+        return config._replace(plugins=plugins)
 
     # --- calling hooks ---------------------------------------------------------------
 
