@@ -526,8 +526,9 @@ def test_a_plugin_adds_a_command(run_dss: RunDss, tmp_path: Path, dest: Path) ->
 def test_preparse_finds_plugin_modules_and_the_command() -> None:
     from dssframe.cli.app import preparse
 
+    # -p counts before and after the command word (global options work in both places)
     assert preparse(["--dest-dir", "ls", "-p", "a", "--plugin=b", "-pc", "prune", "-p", "x"]) \
-        == (["a", "b", "c"], "prune")
+        == (["a", "b", "c", "x"], "prune")
     assert preparse(["--dry-run", "--rsync-option", "-p", "create"]) == ([], "create")
     assert preparse(["--help"]) == ([], None)
 

@@ -9,7 +9,7 @@ Imports stay inside the commands, so a command loads only what it uses.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -25,6 +25,7 @@ BUILTIN_COMMAND_MODULES = {
     "snapshot-commands": "dssframe.cli.snapshot_commands",
     "daemon-commands": "dssframe.cli.daemon_commands",
     "plugin-commands": "dssframe.cli.plugin_commands",
+    "systemd-commands": "dssframe.cli.systemd_commands",
 }
 
 
@@ -144,9 +145,11 @@ VALUE_OPTIONS = frozenset(
 
 
 def preparse(argv: list[str]) -> tuple[list[str], str | None]:
-    """The ``-p`` plugin modules and the command word, read before typer builds the
-    commands, so that a plugin can add commands and options."""
+    """The ``-p`` plugin modules (before or after the command word) and the command
+    word, read before typer builds the commands, so that a plugin can add commands and
+    options."""
     modules: list[str] = []
+    command: str | None = None
     tokens = iter(argv)
     for token in tokens:
         if token == "--":
@@ -157,11 +160,105 @@ def preparse(argv: list[str]) -> tuple[list[str], str | None]:
             modules.append(token.split("=", 1)[1])
         elif token.startswith("-p") and not token.startswith("--"):
             modules.append(token[2:])
-        elif token in VALUE_OPTIONS:
+        elif token in VALUE_OPTIONS and command is None:
             next(tokens, None)
-        elif not token.startswith("-"):
-            return modules, token
-    return modules, None
+        elif not token.startswith("-") and command is None:
+            command = token
+    return modules, command
+
+
+# The click objects typer builds are handled by their attributes: typer vendors its own
+# copy of click (typer._click), whose classes are not click's.
+
+
+def _subcommands(command: Any) -> dict[str, Any] | None:
+    """A group's commands by name; None for a plain command."""
+    commands = getattr(command, "commands", None)
+    return commands if isinstance(commands, dict) else None
+
+
+def _options(command: Any) -> dict[str, bool]:
+    """``command``'s option names, each with whether it takes a value."""
+    names: dict[str, bool] = {}
+    for param in command.params:
+        if param.param_type_name == "option":
+            takes_value = not param.is_flag and not param.count
+            for name in (*param.opts, *param.secondary_opts):
+                names[name] = takes_value
+    return names
+
+
+def hoist_global_options(args: list[str], root: Any) -> list[str]:
+    """``args`` with every global option written after the command word moved before it
+    (``dss prune --dry-run`` is ``dss --dry-run prune``), so that both places work.
+
+    An option the command itself defines stays where it is (``delete --dry-run`` is the
+    command's own, which means the same); so does everything after ``--``, every
+    positional argument and every value of an option. An unknown command is left to
+    click, which reports it."""
+    globals_ = _options(root)
+    before: list[str] = []
+    i = 0
+    while i < len(args) and args[i] != "--" and args[i].startswith("-"):
+        token = args[i]
+        before.append(token)
+        i += 1
+        if globals_.get(token) and i < len(args):
+            before.append(args[i])  # the value of a global option
+            i += 1
+    command, path = root, []
+    while _subcommands(command) is not None and i < len(args) and not args[i].startswith("-"):
+        sub = (_subcommands(command) or {}).get(args[i])
+        if sub is None:
+            return args
+        path.append(args[i])
+        command = sub
+        i += 1
+    if not path:
+        return args
+    own = _options(command)
+    hoisted: list[str] = []
+    rest: list[str] = []
+    while i < len(args):
+        token = args[i]
+        if token == "--":
+            rest += args[i:]
+            break
+        name = token.split("=", 1)[0] if token.startswith("--") else token
+        is_global = token.startswith("-") and name not in own and name in globals_
+        target = hoisted if is_global else rest
+        target.append(token)
+        i += 1
+        table = own if target is rest else globals_
+        if token.startswith("-") and table.get(name) and "=" not in token and i < len(args):
+            target.append(args[i])
+            i += 1
+    return before + hoisted + path + rest
+
+
+def _global_options_help(root: Any) -> str:
+    """The epilog of every command's ``--help``: the global options it honours."""
+    spelled = []
+    for param in root.params:
+        if param.param_type_name == "option" and param.name != "version":
+            spelled.append("/".join(param.opts))
+    return (
+        "Global options, before or after the command (see dss --help): "
+        + ", ".join(spelled)
+        + "."
+    )
+
+
+def _with_global_help(root: Any) -> None:
+    text = _global_options_help(root)
+    pending = [root]
+    while pending:
+        command = pending.pop()
+        subcommands = _subcommands(command)
+        if subcommands is not None:
+            pending.extend(subcommands.values())
+        elif not command.epilog:
+            command.epilog = text
 
 
 def main(argv: list[str] | None = None, state: Invocation | None = None) -> int:
@@ -185,10 +282,17 @@ def main(argv: list[str] | None = None, state: Invocation | None = None) -> int:
         if command not in command_names(app):
             host.load_entry_points()
             app = build_app(host)
+        root = typer.main.get_command(app)
+        _with_global_help(root)
         try:
             # Without standalone mode click returns a command's typer.Exit code
             # instead of raising it.
-            result = app(args=args, prog_name="dss", standalone_mode=False, obj=state)
+            result = root.main(
+                args=hoist_global_options(args, root),
+                prog_name="dss",
+                standalone_mode=False,
+                obj=state,
+            )
         except typer.Exit as exc:
             return int(exc.exit_code or 0)
         except typer.TyperException as exc:

@@ -30,11 +30,14 @@ LEAN_COMMANDS: dict[str, frozenset[str]] = {
 
 
 def parse_lean(argv: list[str]) -> tuple[object, str, set[str]] | None:
-    """``(Invocation, command, flags)`` for a plain invocation, None for anything else."""
+    """``(Invocation, command, flags)`` for a plain invocation, None for anything else.
+    Global options may come before or after the command word, as on the typer path."""
     from dssframe.cli.invocation import Invocation
 
     state = Invocation()
     tokens = list(argv)
+    command: str | None = None
+    flags: set[str] = set()
     i = 0
     while i < len(tokens):
         token = tokens[i]
@@ -56,15 +59,14 @@ def parse_lean(argv: list[str]) -> tuple[object, str, set[str]] | None:
                 state.overrides.setdefault(key, []).append(value)
             else:
                 state.overrides[key] = value
-        elif token in LEAN_COMMANDS:
-            flags = set(tokens[i + 1 :])
-            if not flags <= LEAN_COMMANDS[token]:
-                return None
-            return state, token, flags
+        elif command is None and token in LEAN_COMMANDS:
+            command = token
+        elif command is not None and token in LEAN_COMMANDS[command]:
+            flags.add(token)
         else:
             return None  # help, -p, --version, another command, a typo: typer decides
         i += 1
-    return None
+    return None if command is None else (state, command, flags)
 
 
 def main(argv: list[str] | None = None) -> int:
