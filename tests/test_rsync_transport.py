@@ -115,9 +115,11 @@ def test_local_command_has_no_ssh_and_absolute_paths(
     t = transport(**{"source-dir": "rel/src dir/", "rsync-option": ["--exclude=*.tmp"]})
     request = CopyRequest("/snap/1-incomplete", "/snap/0-1", checksum=True, progress=True)
     assert t.command(request) == [
-        "rsync", "-aq", "--delete", "--exclude=*.tmp", "--checksum", "--info=progress2",
+        "rsync", "-a", "--delete", "--exclude=*.tmp", "--checksum", "--info=progress2",
         "--link-dest=/snap/0-1", f"{tmp_path}/rel/src dir/", "/snap/1-incomplete/",
     ]  # fmt: skip
+    # no -q with progress: it would silence the progress lines
+    assert t.command(request._replace(progress=False))[:2] == ["rsync", "-aq"]
     assert t.source_display() == f"{tmp_path}/rel/src dir/"
 
 

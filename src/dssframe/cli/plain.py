@@ -33,7 +33,7 @@ def create(
     if state.dry_run:
         import shlex
 
-        plan = job.plan_create()
+        plan = job.plan_create(progress=sys.stderr.isatty())  # what a real run would use
         note = layout_note(job.transport)
         if note:
             echo(f"# {note}")

@@ -278,9 +278,10 @@ class ProgressSource(Protocol):
     """A transport whose process reports progress on its standard output.
 
     When progress is wanted (``dss create`` or ``dss restore`` on a terminal), the
-    request says ``progress=True``, the host pipes the process's standard output and,
-    after each read, gives the last 512 characters read to :meth:`parse_progress`; it
-    draws its bar from ``percent``."""
+    request says ``progress=True``, the host pipes the process's standard output (and
+    never shows it) and, at most every 0.1 s, gives the last 512 characters read to
+    :meth:`parse_progress`; it draws one status line on the terminal from the reading
+    (``percent``, ``bytes_done``, ``rate``, ``eta``), cleared when the copy ends."""
 
     def parse_progress(self, output: str) -> Progress | None:
         """The newest reading in ``output`` (the tail of the standard output, which may

@@ -183,8 +183,20 @@ class RsyncTransport(
         return self._remote_spec(remote_path(os.path.join(self.config.require("source-dir"), "")))
 
     def command(self, request: CopyRequest) -> list[str]:
+        """``rsync -aq --delete [-s -e SSH] [rsync-option ...] [--checksum]
+        [--link-dest=REF] --stats --log-file=LOG SOURCE DEST/``.
+
+        With ``request.progress`` it is ``-a --info=progress2`` instead of ``-aq``:
+        ``-q`` silences the progress lines too. rsync then also writes what ``-q``
+        kept quiet (its ``--stats`` report, notes such as "created directory") on
+        standard output, which the host reads for progress and never shows; errors
+        and warnings go to standard error as always, and the ``--stats`` log file is
+        the same. (``--no-inc-recursive``, which would make the percentage exact from
+        the start, is not added: it changes how rsync copies -- the whole file list
+        in memory before the first file -- and a terminal must not change the copy.)
+        """
         c = self.config
-        argv = [c.rsync_path, "-aq", "--delete"]
+        argv = [c.rsync_path, "-a" if request.progress else "-aq", "--delete"]
         if self.remote:
             # -s (secluded/protect args): the remote path travels inside the protocol,
             # so the remote shell never sees (or splits, or expands) it.

@@ -12,7 +12,9 @@ import re
 
 from dssframe.core.transport import Progress
 
-_PERCENT = re.compile(r"([0-9]+)%")
+#: A percentage as rsync writes one: a word of its own (so that ``100%.txt`` in a file
+#: list that an ``-v`` in rsync-option prints is not read as one).
+_PERCENT = re.compile(r"(?<!\S)([0-9]+)%(?!\S)")
 _BYTES = re.compile(r"(?<!\S)([0-9][0-9,]*)\s+\Z")
 _AFTER = re.compile(
     r"\s+(?P<rate>[0-9]+(?:\.[0-9]+)?)(?P<unit>[kMGT]?)B/s"
