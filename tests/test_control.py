@@ -150,7 +150,7 @@ def test_kill_and_reload_without_a_running_dss_fail(
     config = config_file(tmp_path, dest)
     for command in ("kill", "reload"):
         result = run_dss("-c", config, command)
-        assert result.returncode == 1
+        assert result.returncode == 3  # as status: nothing running
         assert "no dss is running on" in result.stderr
 
 

@@ -135,7 +135,7 @@ def test_describe_json_and_well_formed_xml(run_dss: RunDss, dest: Path) -> None:
     unknown = run_dss(*opts, "describe", s["a"], "--format", "yaml")
     assert unknown.returncode == 2 and "unknown format" in unknown.stderr
     missing = run_dss(*opts, "describe", "123")
-    assert missing.returncode == 1 and "no snapshot '123'" in missing.stderr
+    assert missing.returncode == 2 and "no snapshot '123'" in missing.stderr  # usage error
 
 
 def _hook(tmp_path: Path) -> tuple[Path, Path]:

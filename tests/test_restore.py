@@ -94,7 +94,7 @@ def test_round_trip_to_a_new_target_is_identical(
     # a non-empty target is only overwritten with --force
     (target / "mine.txt").write_text("keep?\n")
     refused = run_dss(*o, "restore", snapshot.name, "--target", str(target))
-    assert refused.returncode == 1 and "--force" in refused.stderr
+    assert refused.returncode == 2 and "--force" in refused.stderr  # usage error
     assert (target / "mine.txt").exists()
     run_dss(*o, "restore", snapshot.name, "--target", str(target), "--force", check=True)
     assert full_state(target) == expected

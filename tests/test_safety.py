@@ -199,7 +199,7 @@ def test_pin_until_a_date_and_bad_dates(run_dss: RunDss, dest: Path) -> None:
         result = run_dss(*opts, "pin", name, *bad)
         assert result.returncode == 2, bad
         assert len(result.stderr.strip().splitlines()) == 1
-    assert run_dss(*opts, "pin", "12345").returncode == 1  # no such snapshot
+    assert run_dss(*opts, "pin", "12345").returncode == 2  # no such snapshot: usage error
 
 
 def test_low_space_with_everything_pinned_is_no_space_not_a_removal() -> None:

@@ -210,4 +210,4 @@ def test_dss_diff_between_two_snapshots(run_dss: RunDss, source: Path, dest: Pat
         "a.txt": "changed", "fresh": "added", "sub/deeper/c.txt": "removed"
     }
     missing = run_dss("--dest-dir", str(dest), "diff", first.name, "999")
-    assert missing.returncode == 1 and "no snapshot '999'" in missing.stderr
+    assert missing.returncode == 2 and "no snapshot '999'" in missing.stderr

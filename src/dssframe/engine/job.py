@@ -351,7 +351,8 @@ class Job:
         ``announce=False`` leaves the CREATE_STARTED event to the caller (see
         :meth:`announce`)."""
         self.config.require("source-dir")
-        self._fail_before_copy(self._source_problem())
+        problem, usage = self._source_problem()
+        self._fail_before_copy(problem, usage)
         plan = self.plan_create(progress)
         self._fail_before_copy(self._empty_source(plan.reference))
         self._check_layout(plan.reference)
@@ -424,32 +425,36 @@ class Job:
 
     # --- the checks around a copy ------------------------------------------------------
 
-    def _fail_before_copy(self, problem: str | None) -> None:
-        """Report a failure found before any directory was touched (event, DssError)."""
+    def _fail_before_copy(self, problem: str | None, usage: bool = False) -> None:
+        """Report a failure found before any directory was touched (event, DssError;
+        with ``usage``, a ConfigError: the configuration names something that can never
+        be copied, exit status 2)."""
         if problem is None:
             return
         self.event(EventKind.CREATE_FAILED, error=problem)
-        raise DssError(problem)
+        raise (ConfigError if usage else DssError)(problem)
 
-    def _source_problem(self) -> str | None:
+    def _source_problem(self) -> tuple[str | None, bool]:
         """Why the local source cannot be copied now, or None (remote: the transport
-        finds out)."""
+        finds out); and whether it is a usage error (exit 2: a file, a link that would
+        be copied as a link) rather than an operational one (exit 1: missing or not
+        mounted, which an unmounted disk looks like)."""
         source = self.transport.local_source()
         if source is None:
-            return None
+            return None, False
         if not os.path.exists(source):
-            return f"source-dir {source} does not exist"
+            return f"source-dir {source} does not exist", False
         if not os.path.isdir(source):
-            return f"source-dir {source} is not a directory"
+            return f"source-dir {source} is not a directory", True
         if source_top(self.transport) is not None and os.path.islink(source):
             # rsync copies a symbolic link itself: the snapshot would hold only the link
             return (
                 f"source-dir {source} is a symbolic link and has no trailing slash: rsync "
                 f"would copy the link, not the directory (write {source}/)"
-            )
+            ), True
         if self.config.source_mountpoint and not os.path.ismount(source):
-            return f"source-dir {source} is not a mount point (option source-mountpoint)"
-        return None
+            return f"source-dir {source} is not a mount point (option source-mountpoint)", False
+        return None, False
 
     def _empty_source(self, reference: SnapshotName | None) -> str | None:
         """An empty local source while the reference holds files: an unmounted disk,

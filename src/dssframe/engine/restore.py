@@ -221,7 +221,7 @@ def restore(
     if not endpoint.is_source:
         assert endpoint.local is not None
         if _non_empty(endpoint.local) and not force:
-            raise SnapshotError(
+            raise UsageError(
                 f"{endpoint.display} exists and is not empty; --force overwrites it "
                 "(files not in the snapshot are deleted)"
             )

@@ -26,7 +26,11 @@ POLL_INTERVAL = 0.1
 
 
 class NotRunningError(DssError):
-    """No run loop holds the lock of the destination directory."""
+    """No run loop holds the lock of the destination directory: ``kill`` and
+    ``reload`` exit with status 3, as ``status`` does (LSB's "program is not
+    running")."""
+
+    exit_code = 3
 
 
 def state_path(dest_dir: str) -> Path:

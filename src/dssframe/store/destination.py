@@ -19,7 +19,9 @@ from dssframe.core.naming import SnapshotName, being_deleted_name, parse
 
 
 class SnapshotNotFound(SnapshotError):
-    """No snapshot of that name or creation epoch."""
+    """No snapshot of that name or creation epoch: a usage error (exit status 2)."""
+
+    exit_code = 2
 
 
 class _Named(Protocol):
