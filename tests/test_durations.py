@@ -141,3 +141,21 @@ def test_whole_numbers_with_units(number: int, unit: str) -> None:
     assert parse_duration(f"{number}{unit}") == number * sizes[unit]
     if not unit:
         assert parse_duration(number) == number * DAY
+
+
+def test_humane_durations_show_the_two_largest_units() -> None:
+    from dssframe.core.durations import humane
+
+    assert [humane(s) for s in (0, 9, 60, 61, 3600, 21592, 90061, -45)] == [
+        "0s", "9s", "1m", "1m 1s", "1h", "5h 59m", "1d 1h", "45s",
+    ]
+
+
+def test_status_says_when_for_people() -> None:
+    from dssframe.cli.daemon_commands import _when
+
+    now = 1_700_000_000
+    assert _when(now + 21592, now).endswith("(in 5h 59m)")
+    assert _when(now - 9, now).endswith("(9s ago)")
+    assert _when(now - 9, now, due=True).endswith("(due now)")  # a next time that passed
+    assert _when(None, now) == "-"

@@ -84,16 +84,22 @@ def reload_command(ctx: typer.Context) -> None:
     kill_command(ctx, signal_name="HUP", wait=False, dry_run=False)
 
 
-def _when(epoch: Any, now: float) -> str:
+def _when(epoch: Any, now: float, due: bool = False) -> str:
+    """``epoch`` as a local time and how far it is from ``now``, for people; a time
+    something is ``due`` at that has passed is "due now" (the loop is about to act)."""
     import time
+
+    from dssframe.core.durations import humane
 
     if not isinstance(epoch, int):
         return "-"
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(epoch))
     delta = int(epoch - now)
     if delta > 0:
-        return f"{stamp} (in {delta}s)"
-    return f"{stamp} (now)" if delta == 0 else f"{stamp} ({-delta}s ago)"
+        return f"{stamp} (in {humane(delta)})"
+    if delta == 0 or due:
+        return f"{stamp} (due now)" if due else f"{stamp} (now)"
+    return f"{stamp} ({humane(-delta)} ago)"
 
 
 def _disk(ctx: typer.Context, dest: str) -> dict[str, Any]:
@@ -123,7 +129,7 @@ def status_command(
     if as_json:
         import json
 
-        typer.echo(json.dumps(info, indent=1, sort_keys=True))
+        typer.echo(json.dumps(info, indent=2, sort_keys=True))
     else:
         now = time.time()
         if info["running"]:
@@ -135,9 +141,9 @@ def status_command(
                 typer.echo(
                     f"creating: {creating['snapshot']} (rsync pid {creating['pid']}{checksum})"
                 )
-            typer.echo(f"next snapshot: {_when(info.get('next_snapshot'), now)}")
+            typer.echo(f"next snapshot: {_when(info.get('next_snapshot'), now, due=True)}")
             if info.get("retry_at"):
-                typer.echo(f"retry after failure: {_when(info['retry_at'], now)}")
+                typer.echo(f"retry after failure: {_when(info['retry_at'], now, due=True)}")
         else:
             typer.echo(f"running: no (dest-dir {info['dest_dir']})")
             if info.get("exit_reason"):

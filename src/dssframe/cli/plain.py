@@ -164,7 +164,7 @@ def ls(
             }
             for s, interval, ref in records
         ]
-        sys.stdout.write(json.dumps(out, indent=1) + "\n")
+        sys.stdout.write(json.dumps(out, indent=2) + "\n")
         return
     # A pinned snapshot's line has a fourth column; the others are as dss prints them.
     sys.stdout.write(

@@ -65,7 +65,7 @@ def plugins_command(
             }
         )
     if as_json:
-        typer.echo(json.dumps(records, indent=1))
+        typer.echo(json.dumps(records, indent=2))
         return
     for r in records:
         mark = "  [enabled]" if r["enabled"] else "  [not enabled]"

@@ -292,5 +292,5 @@ def command(dest_dir: str, a: str, b: str, as_json: bool = False) -> str:
     if as_json:
         import json
 
-        return json.dumps(result.to_json(), indent=1) + "\n"
+        return json.dumps(result.to_json(), indent=2) + "\n"
     return format_text(result)

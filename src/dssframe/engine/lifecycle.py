@@ -571,7 +571,7 @@ class Snapshot:
         if format == "json":
             import json
 
-            return json.dumps(self.description(), indent=1) + "\n"
+            return json.dumps(self.description(), indent=2) + "\n"
         if format == "xml":
             return description_xml(self.description())
         raise UsageError(f"unknown format {format!r} (valid: {', '.join(FORMATS)})")
