@@ -75,11 +75,11 @@ def test_missing_dest_dir_and_missing_config(run_dss: RunDss, tmp_path: Path) ->
 
 
 def test_config_file_is_read_and_command_line_wins(
-    run_dss: RunDss, tmp_path: Path, dest: Path
+    run_dss: RunDss, tmp_path: Path, source: Path, dest: Path
 ) -> None:
     config = tmp_path / "c.toml"
-    config.write_text(
-        f'dest-dir = "{dest}"\nnum-intervals = 7\nunit-interval = "6h"\n'
+    config.write_text(  # configtest fails without a source-dir (issue 13)
+        f'source-dir = "{source}/"\ndest-dir = "{dest}"\nnum-intervals = 7\nunit-interval = "6h"\n'
         'rsync-option = ["--exclude", "/proc"]\n'
     )
     shown = run_dss("--config", str(config), "--num-intervals", "3", "config", "show", check=True)

@@ -429,9 +429,9 @@ def test_configtest_warns_as_root_about_a_destination_open_to_others(
     result = run_dss(*args, check=True)
     lines = result.stderr.splitlines()
     assert lines[-1] == "# configuration OK"
-    (warning,) = [line for line in lines if "warning" in line]
-    assert warning.startswith(f"dss: warning: dest-dir {dest} is readable by other users "
-                              "(mode 0755) and not on a nosuid mount;")
+    (warning,) = [line for line in lines if line.startswith("warn ")]
+    assert warning.startswith(f"warn  dest-exposure dest-dir {dest} is readable by other "
+                              "users (mode 0755) and not on a nosuid mount;")
     assert lines.index(warning) < len(lines) - 1
     dest.chmod(0o700)
     result = run_dss(*args, check=True)

@@ -18,6 +18,7 @@ What is here, by family (the reference in ``docs/`` documents every name):
 - transports: :class:`Transport`, :class:`CopyRequest`, :class:`CopyResult`,
   :class:`CopyStats`, :class:`Outcome`, :class:`Progress`, :class:`RestoreRequest`,
   :class:`Change`, and the optional capabilities :class:`RemoteTransport`,
+  :class:`ProbingTransport`,
   :class:`LayoutTransport`, :class:`StatsSource`, :class:`ProgressSource`,
   :class:`RestoringTransport`, :class:`PreviewingTransport`;
 - configuration: :class:`Config`, :class:`Setting`, :class:`PluginSettings`,
@@ -60,6 +61,7 @@ from dssframe.core.transport import (
     LayoutTransport,
     Outcome,
     PreviewingTransport,
+    ProbingTransport,
     Progress,
     ProgressSource,
     RemoteTransport,
@@ -116,6 +118,7 @@ __all__ = [
     "PluginError",
     "PluginSettings",
     "PreviewingTransport",
+    "ProbingTransport",
     "Progress",
     "ProgressSource",
     "Reason",

@@ -124,28 +124,61 @@ def _locked(job: Job) -> Iterator[None]:
         lock.release()
 
 
-def configtest_command(ctx: typer.Context) -> None:
-    """Validate the configuration and print the effective settings."""
+def configtest_command(
+    ctx: typer.Context,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="one JSON object: config, checks, ok")
+    ] = False,
+) -> None:
+    """Run create's pre-flight checks and print the effective settings.
+
+    Each check is a line on stderr (ok, FAIL, warn): source reachable (over ssh: a
+    BatchMode probe), destination a writable directory (a mount point with
+    mountpoint = true), every [plugins.*] table taken, every notifier enabled. Exit
+    1 when a check fails, 2 for an invalid configuration."""
     from dssframe.core.config import plugins_to_toml, to_toml
+    from dssframe.engine import checks
     from dssframe.engine.preflight import check_paths
 
     state = get_state(ctx)
-    config = state.config()
     host = state.host()
+    host.warn_sections = False  # the plugin checks report those tables, once
+    config = state.config()
     transport = host.transport(config)
     host.retention(config)
     host.configure(config)
     local_source = transport.local_source() if config.source_dir else None
-    warnings = check_paths(config, local_source)
-    typer.echo(f"# config file: {config.path or '(none)'}")
-    typer.echo(to_toml(config.effective()) + plugins_to_toml(config.plugins), nl=False)
-    for warning in warnings:
-        typer.echo(f"dss: warning: {warning}", err=True)
+    warnings = check_paths(config, local_source)  # a guard refuses: exit 2, as create
+    found = [
+        *checks.source_checks(config, transport),
+        *checks.dest_checks(config),
+        checks.Check("guards", checks.OK, "source and destination apart, options safe"),
+        *checks.exposure_checks(config, warnings),
+        *checks.plugin_checks(config, host),
+    ]
+    failures = checks.failed(found)
+    if as_json:
+        import json
+
+        document = {
+            "config": {**config.effective(), "plugins": config.plugins},
+            "checks": [check.to_json() for check in found],
+            "ok": failures == 0,
+        }
+        typer.echo(json.dumps(document, indent=1, default=str))
+    else:
+        typer.echo(f"# config file: {config.path or '(none)'}")
+        typer.echo(to_toml(config.effective()) + plugins_to_toml(config.plugins), nl=False)
+    for check in found:
+        typer.echo(check.line(), err=True)
     from dssframe.cli.plain import layout_note
 
     note = layout_note(transport) if config.source_dir else None
     if note:
         typer.echo(f"# {note}", err=True)
+    if failures:
+        typer.echo(f"# {failures} check(s) failed", err=True)
+        raise typer.Exit(1)
     typer.echo("# configuration OK", err=True)
 
 

@@ -187,6 +187,10 @@ def unpin_command(
 def restore_command(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="snapshot name or creation epoch")],
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(help="only these files or directories, relative to the snapshot's top"),
+    ] = None,
     target: Annotated[
         str | None, typer.Option("--target", "-t", help="restore here (default: the source)")
     ] = None,
@@ -200,15 +204,20 @@ def restore_command(
         bool, typer.Option("--no-safety-snapshot", help="do not snapshot the source first")
     ] = False,
 ) -> None:
-    """Make the source (or --target DIR) identical to a snapshot; it becomes current."""
+    """Make the source (or --target DIR) identical to a snapshot; it becomes current.
+    With PATHs, only those files and directories (the current snapshot stays)."""
     import sys
+
+    from dssframe.engine.restore import restore
 
     state = get_state(ctx)
     snap = _store(ctx).get(name)
     dry = dry_run or state.dry_run
-    result = snap.restore(
-        target, force, dry, not no_safety_snapshot, progress=not dry and sys.stderr.isatty()
-    )
+    progress = not dry and sys.stderr.isatty()
+    if paths:
+        result = restore(snap, target, force, dry, not no_safety_snapshot, progress, paths)
+    else:
+        result = snap.restore(target, force, dry, not no_safety_snapshot, progress=progress)
     if dry:
         lines = [f"{change.kind} {change.path}" for change in result.changes]
         kinds = ("create", "change", "delete")
@@ -289,7 +298,7 @@ def du_command(
     if as_json:
         import json
 
-        _write(json.dumps(report.to_json(), indent=1) + "\n")
+        _write(json.dumps(report.to_json(), indent=2) + "\n")
     else:
         _write(du.format_text(report, human_readable=not in_bytes))
 

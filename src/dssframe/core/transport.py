@@ -13,6 +13,7 @@ attributes:
 
 ============================ ==========================================================
 :class:`RemoteTransport`     the source may be on another host (``remote``)
+:class:`ProbingTransport`    checks a remote source before copying (``configtest``)
 :class:`LayoutTransport`     snapshots may hold the source inside one directory
 :class:`StatsSource`         reports the statistics of each copy (:class:`CopyStats`)
 :class:`ProgressSource`      its output can be read as progress (:class:`Progress`)
@@ -180,12 +181,19 @@ class RestoreRequest(NamedTuple):
     ``keep``: directories, relative to the target's top and without slashes around,
     that a restore must neither change nor delete and that a comparison leaves out
     (the destination directory, when the target contains it). ``progress``: as in
-    :class:`CopyRequest`."""
+    :class:`CopyRequest`. ``paths``: when not empty, restore (and preview) only these
+    entries, files or directories, relative to ``snapshot`` and to the target's top
+    (no slashes around, no ``.`` or ``..`` components, each present in the snapshot):
+    each one is made identical to the snapshot's -- a directory with what is not in
+    the snapshot deleted inside it -- and nothing outside them changes, not even the
+    attributes of the directories that lead to them. A transport whose commands do
+    not change with ``paths`` is refused for a restore of chosen paths."""
 
     snapshot: str
     target: str | None
     keep: tuple[str, ...] = ()
     progress: bool = False
+    paths: tuple[str, ...] = ()
 
 
 class Change(NamedTuple):
@@ -239,6 +247,19 @@ class RemoteTransport(Protocol):
     (:class:`RestoringTransport` with ``target=None``)."""
 
     remote: bool
+
+
+@runtime_checkable
+class ProbingTransport(Protocol):
+    """A transport that can check, before copying, that a source it reaches over the
+    network is there (``dss configtest``)."""
+
+    def probe_command(self) -> list[str] | None:
+        """The exact argument list of a quick process that exits 0 when the source
+        directory exists and is reachable (for ssh: ``BatchMode=yes`` and the connect
+        timeout, so it never waits for a password); None for a local source, which the
+        host checks itself."""
+        ...
 
 
 @runtime_checkable

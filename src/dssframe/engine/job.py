@@ -439,22 +439,7 @@ class Job:
         finds out); and whether it is a usage error (exit 2: a file, a link that would
         be copied as a link) rather than an operational one (exit 1: missing or not
         mounted, which an unmounted disk looks like)."""
-        source = self.transport.local_source()
-        if source is None:
-            return None, False
-        if not os.path.exists(source):
-            return f"source-dir {source} does not exist", False
-        if not os.path.isdir(source):
-            return f"source-dir {source} is not a directory", True
-        if source_top(self.transport) is not None and os.path.islink(source):
-            # rsync copies a symbolic link itself: the snapshot would hold only the link
-            return (
-                f"source-dir {source} is a symbolic link and has no trailing slash: rsync "
-                f"would copy the link, not the directory (write {source}/)"
-            ), True
-        if self.config.source_mountpoint and not os.path.ismount(source):
-            return f"source-dir {source} is not a mount point (option source-mountpoint)", False
-        return None, False
+        return source_problem(self.config, self.transport)
 
     def _empty_source(self, reference: SnapshotName | None) -> str | None:
         """An empty local source while the reference holds files: an unmounted disk,
@@ -713,6 +698,28 @@ class Job:
         if limit is None:
             return screened
         return gate.Screened(screened.allowed[:limit], screened.refused)
+
+
+def source_problem(config: Config, transport: Transport) -> tuple[str | None, bool]:
+    """Why the local source cannot be copied now, or None (remote: the transport
+    finds out), and whether that is a usage error: the check ``create`` makes before
+    anything is touched (:meth:`Job.begin_create`), public for ``dss configtest``."""
+    source = transport.local_source()
+    if source is None:
+        return None, False
+    if not os.path.exists(source):
+        return f"source-dir {source} does not exist", False
+    if not os.path.isdir(source):
+        return f"source-dir {source} is not a directory", True
+    if source_top(transport) is not None and os.path.islink(source):
+        # rsync copies a symbolic link itself: the snapshot would hold only the link
+        return (
+            f"source-dir {source} is a symbolic link and has no trailing slash: rsync "
+            f"would copy the link, not the directory (write {source}/)"
+        ), True
+    if config.source_mountpoint and not os.path.ismount(source):
+        return f"source-dir {source} is not a mount point (option source-mountpoint)", False
+    return None, False
 
 
 def source_top(transport: Transport) -> str | None:

@@ -49,6 +49,7 @@ this element layout (an absent or null value has no element)::
       <versions><version name="dssframe">V</version>…</versions>
       <plugins><plugin name="rsync">V</plugin>…</plugins>
       <restores><restore time="EPOCH" target="…" safety_snapshot="NAME"/>…</restores>
+      (a restore of chosen paths holds one <path> element per path)
     </snapshot>
 
 Characters XML 1.0 cannot carry (control characters, undecodable file-name bytes) are
@@ -742,9 +743,13 @@ def description_xml(doc: dict[str, Any]) -> str:
         restores = ET.SubElement(root, "restores")
         for record in doc.get("restores") or []:
             attributes = {
-                k: _text(v) for k, v in record.items() if v is not None and _XML_NAME.match(k)
+                k: _text(v)
+                for k, v in record.items()
+                if v is not None and not isinstance(v, list) and _XML_NAME.match(k)
             }
-            ET.SubElement(restores, "restore", attributes)
+            element = ET.SubElement(restores, "restore", attributes)
+            for path in record.get("paths") or []:  # a restore of chosen paths
+                ET.SubElement(element, "path").text = _text(path)
     ET.indent(root, space=" ")
     body = ET.tostring(root, encoding="unicode")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"

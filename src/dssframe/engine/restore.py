@@ -9,6 +9,13 @@ would be created, changed or deleted in the target -- and a restore of the sourc
 without a safety snapshot first compares the source with the current snapshot; both
 need a :class:`~dssframe.core.transport.PreviewingTransport`. A transport without these
 capabilities is refused in one line naming the one it lacks.
+
+``paths`` restores only chosen entries (files or directories, relative to the
+snapshot's content root, :func:`content_root`) under the same rules: the safety
+snapshot (of the whole source), the comparison (limited to the paths), ``--force`` for
+a non-empty target. A path that is absolute, holds ``..``, goes through a symbolic
+link or is not in the snapshot is refused (exit 2). A partial restore leaves the
+current snapshot as it is: the source is not identical to the restored one.
 """
 
 from __future__ import annotations
@@ -63,6 +70,113 @@ class RestoreResult:
     safety_snapshot: str | None = None
     current: bool = False  # the snapshot became current (the target is the source)
     notes: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()  # the chosen paths (empty: the whole snapshot)
+
+
+def check_paths(root: str, paths: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """``paths`` normalized (no empty or ``.`` components, no slashes around), each
+    checked against ``root``, the snapshot's content root; those inside another one
+    are dropped. UsageError (exit 2) for an absolute path, a ``..`` component, the top
+    itself, a path through a symbolic link in the snapshot, or one not in it."""
+    chosen: list[str] = []
+    for given in paths:
+        if given.startswith("/"):
+            raise UsageError(
+                f"restore path {given!r} is absolute: paths are relative to the snapshot's top"
+            )
+        parts = [part for part in given.split("/") if part not in ("", ".")]
+        if ".." in parts:
+            raise UsageError(f"restore path {given!r} contains '..'")
+        if not parts:
+            raise UsageError(
+                f"restore path {given!r} is the snapshot's top: leave out PATH to restore it all"
+            )
+        for depth in range(1, len(parts)):
+            leading = os.path.join(root, *parts[:depth])
+            if os.path.islink(leading) or not os.path.isdir(leading):
+                raise UsageError(
+                    f"restore path {given!r} is not in the snapshot "
+                    f"({'/'.join(parts[:depth])} is not a directory there)"
+                )
+        if not os.path.lexists(os.path.join(root, *parts)):
+            raise UsageError(f"restore path {given!r} is not in the snapshot")
+        chosen.append("/".join(parts))
+    unique = sorted(set(chosen))
+    return tuple(
+        p for p in unique if not any(p.startswith(q + "/") for q in unique if q != p)
+    )
+
+
+def _check_leading(local: str, paths: tuple[str, ...]) -> None:
+    """Refuse a local target where a directory leading to a path is a symbolic link
+    or not a directory: rsync would write through the link, outside the target."""
+    for path in paths:
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            leading = os.path.join(local, *parts[:depth])
+            if os.path.islink(leading) or (
+                os.path.lexists(leading) and not os.path.isdir(leading)
+            ):
+                raise UsageError(
+                    f"cannot restore {path!r}: {leading} is a symbolic link or not a "
+                    "directory in the target"
+                )
+
+
+def _make_leading(root: str, local: str, paths: tuple[str, ...]) -> list[tuple[str, str]]:
+    """Create the missing directories leading to ``paths`` in the local target, private
+    (0700) until :func:`_settle_leading` gives them the snapshot's attributes: rsync
+    (``--no-implied-dirs``) would create them with default permissions. Returns the
+    (created, snapshot) pairs, outermost first."""
+    made: list[tuple[str, str]] = []
+    for path in paths:
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            leading = os.path.join(local, *parts[:depth])
+            if not os.path.lexists(leading):
+                os.mkdir(leading, 0o700)
+                made.append((leading, os.path.join(root, *parts[:depth])))
+    return made
+
+
+def _settle_leading(made: list[tuple[str, str]]) -> None:
+    """The snapshot's owner (when allowed), mode and times on the directories
+    :func:`_make_leading` created, innermost first (so no child changes them again)."""
+    import shutil
+
+    for created, original in reversed(made):
+        with contextlib.suppress(OSError):
+            st = os.lstat(original)
+            if os.geteuid() == 0:
+                os.lchown(created, st.st_uid, st.st_gid)
+            shutil.copystat(original, created, follow_symlinks=False)
+
+
+def _honours_paths(
+    transport: Transport, restorer: RestoringTransport, request: RestoreRequest
+) -> None:
+    """Refuse a transport written before :attr:`RestoreRequest.paths`: its commands do
+    not depend on the paths, so it would restore (and delete) the whole tree."""
+    whole = request._replace(paths=())
+    ignored = restorer.restore_command(request) == restorer.restore_command(whole)
+    if not ignored and isinstance(transport, PreviewingTransport):
+        ignored = transport.preview_command(request) == transport.preview_command(whole)
+    if ignored:
+        raise UsageError(
+            f"transport {transport.name!r} cannot restore chosen paths (its restore "
+            "command ignores RestoreRequest.paths); leave out PATH to restore it all"
+        )
+
+
+def _within(changes: list[Change], paths: tuple[str, ...]) -> list[Change]:
+    """The changes at or below one of ``paths`` (all of them when ``paths`` is empty)."""
+    if not paths:
+        return changes
+    return [
+        c
+        for c in changes
+        if any(c.path.rstrip("/") == p or c.path.startswith(p + "/") for p in paths)
+    ]
 
 
 def resolve_target(job: Job, target: str | None) -> Endpoint:
@@ -155,9 +269,11 @@ def source_changes(job: Job, endpoint: Endpoint, against: Snapshot) -> list[Chan
     return [Change(words[c.kind], c.path, c.item) for c in changes if not c.times_only]
 
 
-def _changes_or_refuse(job: Job, endpoint: Endpoint, against: Snapshot) -> list[Change]:
+def _changes_or_refuse(
+    job: Job, endpoint: Endpoint, against: Snapshot, paths: tuple[str, ...] = ()
+) -> list[Change]:
     try:
-        return source_changes(job, endpoint, against)
+        return _within(source_changes(job, endpoint, against), paths)
     except TransportError as exc:
         raise SnapshotError(
             f"cannot compare {endpoint.display} with {against.name} ({exc}); "
@@ -197,8 +313,10 @@ def restore(
     dry_run: bool,
     safety_snapshot: bool,
     progress: bool,
+    paths: tuple[str, ...] | list[str] = (),
 ) -> RestoreResult:
-    """See :meth:`dssframe.engine.lifecycle.Snapshot.restore`."""
+    """See :meth:`dssframe.engine.lifecycle.Snapshot.restore`; ``paths``: restore only
+    these entries (see the module's documentation)."""
     store = snap.store
     job = store.job()
     if snap.snapshot_name.being_deleted:
@@ -211,7 +329,13 @@ def restore(
     endpoint = resolve_target(job, target)
     keep = _kept(endpoint, store.dest_dir)
     progress = progress and isinstance(job.transport, ProgressSource)
-    request = RestoreRequest(content_root(job, snap), endpoint.target, keep, progress)
+    root = content_root(job, snap)
+    chosen = check_paths(root, paths) if paths else ()
+    if chosen and endpoint.local is not None:
+        _check_leading(endpoint.local, chosen)
+    request = RestoreRequest(root, endpoint.target, keep, progress, chosen)
+    if chosen:
+        _honours_paths(job.transport, restorer, request)
     if dry_run and not isinstance(job.transport, PreviewingTransport):
         raise UsageError(
             f"transport {job.transport.name!r} cannot preview a restore: it has no "
@@ -227,25 +351,38 @@ def restore(
             )
         if dry_run:
             changes = _preview(job, request)
-            return RestoreResult(snap.name, endpoint.display, True, tuple(changes))
-        os.makedirs(os.path.dirname(endpoint.local.rstrip("/")) or "/", exist_ok=True)
+            return RestoreResult(
+                snap.name, endpoint.display, True, tuple(changes), paths=chosen
+            )
+        made: list[tuple[str, str]] = []
+        if chosen:
+            os.makedirs(endpoint.local, exist_ok=True)
+            made = _make_leading(root, endpoint.local, chosen)
+        else:
+            os.makedirs(os.path.dirname(endpoint.local.rstrip("/")) or "/", exist_ok=True)
         _run(job, snap, endpoint, restorer.restore_command(request), progress, None)
-        return RestoreResult(snap.name, endpoint.display, False)
+        _settle_leading(made)
+        return RestoreResult(snap.name, endpoint.display, False, paths=chosen)
 
     current = store.current()
     if dry_run:
         if safety_snapshot:
             notes.append(f"a safety snapshot of {endpoint.display} would be taken first")
         elif current is not None and not force:
-            changed = _changes_or_refuse(job, endpoint, current)
+            changed = _changes_or_refuse(job, endpoint, current, chosen)
             if changed:
                 notes.append(
                     f"would refuse without --force: {endpoint.display} has "
                     f"{len(changed)} changes since {current.name} ({_quote(changed)})"
                 )
         changes = _preview(job, request)
-        notes.append(f"{snap.name} would become current")
-        return RestoreResult(snap.name, endpoint.display, True, tuple(changes), notes=tuple(notes))
+        if chosen:
+            notes.append(f"the current snapshot would stay as it is (a restore of {_few(chosen)})")
+        else:
+            notes.append(f"{snap.name} would become current")
+        return RestoreResult(
+            snap.name, endpoint.display, True, tuple(changes), notes=tuple(notes), paths=chosen
+        )
 
     with _locked(store.dest_dir, True):
         safety_name = None
@@ -253,26 +390,41 @@ def restore(
             safety_name = _safety_snapshot(job, snap, progress)
             notes.append(f"safety snapshot {safety_name} holds the state before the restore")
         elif current is not None and not force:
-            changed = _changes_or_refuse(job, endpoint, current)
+            changed = _changes_or_refuse(job, endpoint, current, chosen)
             if changed:
                 raise SnapshotError(
                     f"{endpoint.display} has {len(changed)} changes since {current.name} "
                     f"({_quote(changed)}); --force overwrites them, or keep the safety "
                     "snapshot on"
                 )
+        made = []
         if endpoint.local is not None:
             os.makedirs(endpoint.local, exist_ok=True)
+            made = _make_leading(root, endpoint.local, chosen)
         _run(job, snap, endpoint, restorer.restore_command(request), progress, safety_name)
-        write_current(
-            store.dest_dir,
-            Current(snap.creation, snap.name, job.now(), endpoint.display),
-        )
-        _record_restore(store.dest_dir, snap, endpoint.display, safety_name, job.now())
+        _settle_leading(made)
+        if not chosen:
+            write_current(
+                store.dest_dir,
+                Current(snap.creation, snap.name, job.now(), endpoint.display),
+            )
+        _record_restore(store.dest_dir, snap, endpoint.display, safety_name, job.now(), chosen)
     store.refresh()
+    if chosen:
+        notes.append(f"restored {_few(chosen)}; the current snapshot is unchanged")
+        return RestoreResult(
+            snap.name, endpoint.display, False, (), safety_name, False, tuple(notes), chosen
+        )
     notes.append(f"{snap.name} is now current: the next snapshot links against it")
     return RestoreResult(
         snap.name, endpoint.display, False, (), safety_name, True, tuple(notes)
     )
+
+
+def _few(paths: tuple[str, ...]) -> str:
+    shown = ", ".join(paths[:QUOTED_CHANGES])
+    more = len(paths) - QUOTED_CHANGES
+    return shown + (f", and {more} more" if more > 0 else "")
 
 
 def _safety_snapshot(job: Job, snap: Snapshot, progress: bool) -> str:
@@ -367,12 +519,19 @@ def _run(
 
 
 def _record_restore(
-    dest_dir: str, snap: Snapshot, target: str, safety_name: str | None, when: int
+    dest_dir: str,
+    snap: Snapshot,
+    target: str,
+    safety_name: str | None,
+    when: int,
+    paths: tuple[str, ...] = (),
 ) -> None:
     loaded = metadata.load(dest_dir, snap.creation)
     if loaded.metadata is None:
         return
-    record = {"time": when, "target": target, "safety_snapshot": safety_name}
+    record: dict[str, object] = {"time": when, "target": target, "safety_snapshot": safety_name}
+    if paths:
+        record["paths"] = list(paths)
     with contextlib.suppress(OSError):
         metadata.write(
             dest_dir,

@@ -84,6 +84,8 @@ class PluginHost:
         self._registries_built = False
         #: ``[plugins.<section>]`` tables already warned about (no plugin declares them).
         self._warned_sections: set[str] = set()
+        #: Whether :meth:`apply_settings` logs those tables (``configtest`` reports them).
+        self.warn_sections = True
         #: Every installed entry point was imported (load_entry_points).
         self._entry_points_loaded = False
         #: The installed entry points (read, not imported), once read.
@@ -532,15 +534,20 @@ class PluginHost:
                 if section in self._warned_sections:
                     continue  # once per run, although configure() applies settings again
                 self._warned_sections.add(section)
-                idle = {ep.name for ep in self.installed()} - self._tried
-                if section in idle:
-                    log.warning(
-                        "[plugins.%s]: plugin %r is installed but not enabled (select it, "
-                        "or list it in notify or enable-plugins)", section, section,
-                    )  # fmt: skip
-                else:
-                    log.warning("[plugins.%s]: no loaded plugin declares these settings", section)
+                if self.warn_sections:
+                    log.warning("%s", self.section_problem(section))
         return config._replace(plugins=values)
+
+    def section_problem(self, section: str) -> str:
+        """Why no loaded plugin takes the ``[plugins.<section>]`` table (as
+        :meth:`apply_settings` warns; ``dss configtest`` fails on it)."""
+        idle = {ep.name for ep in self.installed()} - self._tried
+        if section in idle:
+            return (
+                f"[plugins.{section}]: plugin {section!r} is installed but not enabled "
+                "(select it, or list it in notify or enable-plugins)"
+            )
+        return f"[plugins.{section}]: no loaded plugin declares these settings"
 
     def transport_names_loaded(self) -> list[str]:
         """Transport names registered by the plugins loaded so far."""

@@ -44,6 +44,7 @@ from dssframe.core.transport import (
     CopyResult,
     LayoutTransport,
     PreviewingTransport,
+    ProbingTransport,
     Progress,
     ProgressSource,
     RemoteTransport,
@@ -102,7 +103,12 @@ def remote_path(path: str) -> str:
 
 
 class RsyncTransport(
-    RemoteTransport, LayoutTransport, StatsSource, ProgressSource, PreviewingTransport
+    RemoteTransport,
+    ProbingTransport,
+    LayoutTransport,
+    StatsSource,
+    ProgressSource,
+    PreviewingTransport,
 ):
     """The ``rsync`` transport. (It subclasses the optional protocols it implements:
     ``isinstance`` then answers from the class, without inspecting the instance.)"""
@@ -175,6 +181,21 @@ class RsyncTransport(
             # Only the named key: agent keys tried first could use up MaxAuthTries.
             argv += ["-o", "IdentitiesOnly=yes"]
         return argv
+
+    def probe_command(self) -> list[str] | None:
+        """For a remote source, the ssh command that exits 0 when the source directory
+        exists over there (``dss configtest``): the same ssh options rsync gets
+        (``BatchMode=yes``, the connect timeout), then ``test -d PATH``, the path
+        shell-quoted because ssh hands the remote command to the login shell. None
+        for a local source."""
+        if not self.remote:
+            return None
+        argv = self.ssh_command()
+        if self.user:
+            argv += ["-l", self.user]
+        host = self.host_spec.strip("[]")  # ssh takes an IPv6 address bare
+        path = os.path.join(self.config.require("source-dir"), "")
+        return [*argv, "--", host, "test", "-d", shlex.quote(path)]
 
     def source_argument(self) -> str:
         """The source operand exactly as rsync must receive it."""

@@ -12,7 +12,14 @@ keep (:attr:`RestoreRequest.keep <dssframe.core.transport.RestoreRequest.keep>`)
 protected (``P``) in a restore and excluded (``-``) from a comparison.
 
 A dry run (``-n --out-format='%i %n'``) lists every path rsync would create, change or
-delete."""
+delete.
+
+A restore of chosen paths (:attr:`RestoreRequest.paths
+<dssframe.core.transport.RestoreRequest.paths>`) is one rsync with ``--relative
+--no-implied-dirs`` and a ``SNAPSHOT/./PATH`` source operand per path: rsync recreates
+each path under the target's top, deletes only inside the directories among them, and
+leaves the directories leading to them as they are. The operands are local (the
+snapshot), so nothing in them reaches a shell or a remote rsync's wildcard expansion."""
 
 from __future__ import annotations
 
@@ -58,14 +65,25 @@ def _restore_options(transport: RsyncTransport, request: RestoreRequest) -> list
     return argv + _over_ssh(transport, request) + list(config.rsync_option)
 
 
+def _operands(transport: RsyncTransport, request: RestoreRequest) -> list[str]:
+    """``[--relative --no-implied-dirs] SOURCE... TARGET``: the snapshot's top, or
+    ``SNAPSHOT/./PATH`` for each chosen path."""
+    target = _target(transport, request)
+    if not request.paths:
+        return [request.snapshot, target]
+    top = os.path.join(request.snapshot, "")
+    sources = [f"{top}./{path}" for path in request.paths]
+    return ["--relative", "--no-implied-dirs", *sources, target]
+
+
 def restore_command(transport: RsyncTransport, request: RestoreRequest) -> list[str]:
     progress = ["--info=progress2"] if request.progress else []
-    operands = [request.snapshot, _target(transport, request)]
+    operands = _operands(transport, request)
     return [*_restore_options(transport, request), *progress, *operands]
 
 
 def preview_command(transport: RsyncTransport, request: RestoreRequest) -> list[str]:
-    operands = [request.snapshot, _target(transport, request)]
+    operands = _operands(transport, request)
     return [*_restore_options(transport, request), *DRY_RUN, *operands]
 
 
