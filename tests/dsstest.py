@@ -31,8 +31,9 @@ def require_tool(name: str) -> str:
 RunDss = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def tree_state(root: Path) -> dict[str, tuple[object, ...]]:
-    """Type, mode, mtime and content of every entry below ``root``."""
+def tree_state(root: Path, mtimes: bool = True) -> dict[str, tuple[object, ...]]:
+    """Type, mode, mtime (unless not ``mtimes``) and content of every entry below
+    ``root``."""
     state: dict[str, tuple[object, ...]] = {}
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames + filenames:
@@ -44,7 +45,8 @@ def tree_state(root: Path) -> dict[str, tuple[object, ...]]:
             elif stat.S_ISDIR(st.st_mode):
                 state[rel] = ("dir", stat.S_IMODE(st.st_mode))
             else:
-                state[rel] = ("file", stat.S_IMODE(st.st_mode), st.st_mtime_ns, path.read_bytes())
+                mtime = (st.st_mtime_ns,) if mtimes else ()
+                state[rel] = ("file", stat.S_IMODE(st.st_mode), *mtime, path.read_bytes())
     return state
 
 

@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SSHD = "/usr/sbin/sshd"
 PRIVSEP_DIR = Path("/run/sshd")
@@ -256,3 +257,27 @@ else:
             yield server
         finally:
             server.stop()
+
+
+def source_config(
+    tmp_path: Path, server: SshServer, source: Path, dest: Path, **extra: Any
+) -> Path:
+    """A config file whose source is ``source`` over ssh on ``server`` (always ssh, even
+    to localhost), with ``extra`` keys (``rsync_option=[...]`` is ``rsync-option``)."""
+    from dssframe.core.config import to_toml
+
+    settings: dict[str, Any] = {
+        "source-dir": f"{source}/",
+        "dest-dir": str(dest),
+        "remote-host": server.host,
+        "remote-user": server.user,
+        "use-ssh": "always",
+        "ssh-port": server.port,
+        "ssh-identity": str(server.client_key),
+        "ssh-option": server.ssh_options(),
+        "ssh-connect-timeout": 5,
+        **{key.replace("_", "-"): value for key, value in extra.items()},
+    }
+    path = tmp_path / "ssh.toml"
+    path.write_text(to_toml(settings))
+    return path

@@ -11,13 +11,11 @@ import os
 import stat
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from dssframe.core.config import to_toml
 from dsstest import RunDss, complete
-from sshd import SshServer
+from sshd import SshServer, source_config
 
 pytestmark = pytest.mark.usefixtures("rsync")
 
@@ -182,28 +180,12 @@ def test_a_running_dss_blocks_a_restore_of_the_source(
     assert result.returncode == 1 and "another dss" in result.stderr
 
 
-def ssh_config(tmp_path: Path, server: SshServer, source: Path, dest: Path) -> Path:
-    settings: dict[str, Any] = {
-        "source-dir": f"{source}/",
-        "dest-dir": str(dest),
-        "remote-host": server.host,
-        "remote-user": server.user,
-        "use-ssh": "always",
-        "ssh-port": server.port,
-        "ssh-identity": str(server.client_key),
-        "ssh-option": server.ssh_options(),
-        "ssh-connect-timeout": 5,
-        "rsync-option": ["-H"],
-    }
-    path = tmp_path / "ssh.toml"
-    path.write_text(to_toml(settings))
-    return path
 
 
 def test_restore_over_ssh(
     run_dss: RunDss, sshd: SshServer, rich_source: Path, dest: Path, tmp_path: Path
 ) -> None:
-    config = str(ssh_config(tmp_path, sshd, rich_source, dest))
+    config = str(source_config(tmp_path, sshd, rich_source, dest, rsync_option=["-H"]))
     run_dss("-c", config, "create", check=True)
     (snapshot,) = complete(dest)
     wanted = full_state(snapshot)

@@ -11,13 +11,11 @@ import os
 import stat
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from dssframe.core.config import to_toml
-from dsstest import RunDss, complete
-from sshd import SshServer
+from dsstest import RunDss, complete, tree_state
+from sshd import SshServer, source_config
 
 pytestmark = pytest.mark.usefixtures("rsync")
 
@@ -26,19 +24,7 @@ ODD = "name with spaces & $(x)"  # make_tree's file with shell metacharacters
 
 def state(root: Path) -> dict[str, tuple[object, ...]]:
     """Type, mode and content (or link target) of every entry below ``root``."""
-    found: dict[str, tuple[object, ...]] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = Path(dirpath, name)
-            st = path.lstat()
-            rel = str(path.relative_to(root))
-            if stat.S_ISLNK(st.st_mode):
-                found[rel] = ("link", os.readlink(path))
-            elif stat.S_ISDIR(st.st_mode):
-                found[rel] = ("dir", stat.S_IMODE(st.st_mode))
-            else:
-                found[rel] = ("file", stat.S_IMODE(st.st_mode), path.read_bytes())
-    return found
+    return tree_state(root, mtimes=False)
 
 
 def below(found: dict[str, tuple[object, ...]], top: str) -> dict[str, tuple[object, ...]]:
@@ -179,27 +165,12 @@ def test_a_source_inside_a_directory_of_the_snapshot(
     ).read_bytes()
 
 
-def ssh_config(tmp_path: Path, server: SshServer, source: Path, dest: Path) -> Path:
-    settings: dict[str, Any] = {
-        "source-dir": f"{source}/",
-        "dest-dir": str(dest),
-        "remote-host": server.host,
-        "remote-user": server.user,
-        "use-ssh": "always",
-        "ssh-port": server.port,
-        "ssh-identity": str(server.client_key),
-        "ssh-option": server.ssh_options(),
-        "ssh-connect-timeout": 5,
-    }
-    path = tmp_path / "ssh.toml"
-    path.write_text(to_toml(settings))
-    return path
 
 
 def test_paths_over_ssh(
     run_dss: RunDss, sshd: SshServer, source: Path, dest: Path, tmp_path: Path
 ) -> None:
-    config = str(ssh_config(tmp_path, sshd, source, dest))
+    config = str(source_config(tmp_path, sshd, source, dest))
     run_dss("-c", config, "create", check=True)
     (snapshot,) = complete(dest)
     (source / "sub" / "extra").write_text("extra\n")
