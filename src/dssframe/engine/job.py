@@ -351,7 +351,7 @@ class Job:
         ``announce=False`` leaves the CREATE_STARTED event to the caller (see
         :meth:`announce`)."""
         self.config.require("source-dir")
-        problem, usage = self._source_problem()
+        problem, usage = source_problem(self.config, self.transport)
         self._fail_before_copy(problem, usage)
         plan = self.plan_create(progress)
         self._fail_before_copy(self._empty_source(plan.reference))
@@ -433,13 +433,6 @@ class Job:
             return
         self.event(EventKind.CREATE_FAILED, error=problem)
         raise (ConfigError if usage else DssError)(problem)
-
-    def _source_problem(self) -> tuple[str | None, bool]:
-        """Why the local source cannot be copied now, or None (remote: the transport
-        finds out); and whether it is a usage error (exit 2: a file, a link that would
-        be copied as a link) rather than an operational one (exit 1: missing or not
-        mounted, which an unmounted disk looks like)."""
-        return source_problem(self.config, self.transport)
 
     def _empty_source(self, reference: SnapshotName | None) -> str | None:
         """An empty local source while the reference holds files: an unmounted disk,
