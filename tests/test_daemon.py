@@ -384,7 +384,7 @@ def test_daemon_mode_detaches_and_logs_to_the_logfile(
         assert second.returncode == 1 and f"another dss (pid {pid}, " in second.stderr
         run_dss("-c", str(dss.config), "kill", "--wait", check=True)
         assert control.running_pid(str(dest)) is None
-        assert "exiting: caught signal SIGTERM" in logfile.read_text()
+        assert "NOTICE run-exiting (caught signal SIGTERM)" in logfile.read_text()
     finally:
         if control.running_pid(str(dest)) is not None:
             os.kill(pid or 0, signal.SIGKILL)

@@ -40,7 +40,7 @@ def test_anything_else_goes_to_the_full_command_line(argv: list[str]) -> None:
 def test_lean_options_are_the_global_options_of_the_full_command_line() -> None:
     from dssframe.cli.app import VALUE_OPTIONS
 
-    assert set(GLOBAL_VALUE_OPTIONS) | {"-p", "--plugin"} == set(VALUE_OPTIONS)
+    assert set(GLOBAL_VALUE_OPTIONS) | {"-p", "--plugin", "-j"} == set(VALUE_OPTIONS)
 
 
 def test_ls_and_create_do_not_import_typer(tmp_path: Path) -> None:

@@ -5,8 +5,10 @@ I/O error (exit 11); dss must exit 1 naming the real cause, leave the new snapsh
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +16,21 @@ import faultfs
 from dsstest import RunDss, complete, snapshots, tree_state
 
 pytestmark = pytest.mark.usefixtures("rsync")
+
+
+
+@pytest.fixture
+def run_dss(run_dss: RunDss, tmp_path: Path) -> RunDss:
+    """``dss`` with the free-space thresholds off: these file systems are far below the
+    default min-free-mb (100), and the copy itself must meet the fault (a one-shot
+    create refuses to start below them, see tests/test_log_lines.py)."""
+    config = tmp_path / "thresholds-off.toml"
+    config.write_text("min-free-mb = 0\nmin-free-percent = 0\n")
+
+    def run(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return run_dss("--config", str(config), *args, **kwargs)
+
+    return run
 
 
 def error_line(stderr: str) -> str:

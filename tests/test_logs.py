@@ -3,6 +3,7 @@ is actually logged (each case runs in a fresh interpreter)."""
 
 from __future__ import annotations
 
+import datetime
 import logging
 import subprocess
 import sys
@@ -41,14 +42,16 @@ def test_the_first_message_at_the_level_loads_and_configures_logging() -> None:
         "print('logging' in sys.modules)\n"
     )
     assert result.stdout == "True\n"
-    assert result.stderr == "dss: shown 1\ndss: and this\n"
+    assert result.stderr == "dss: shown 1\ndss: error: and this\n"
 
 
 def test_a_logfile_gets_time_and_level_names(tmp_path: Path) -> None:
     logfile = tmp_path / "dss.log"
     run(f"logs.setup('debug', {str(logfile)!r})\nlog.debug('d')\nlog.log(logs.EMERG, 'e')\n")
     lines = logfile.read_text().splitlines()
-    assert [line.split(" ", 2)[2] for line in lines] == ["DEBUG d", "EMERG e"]
+    assert [line.split(" ", 1)[1] for line in lines] == ["DEBUG d", "EMERG e"]
+    stamp = lines[0].split(" ", 1)[0]  # ISO 8601 with the UTC offset: 2026-12-02T15:04:05+00:00
+    assert datetime.datetime.fromisoformat(stamp).utcoffset() is not None
 
 
 def test_setup_applies_at_once_when_logging_is_already_loaded() -> None:

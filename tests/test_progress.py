@@ -167,7 +167,8 @@ def test_rsyncs_error_lines_get_a_line_of_their_own(
     )
     wrapper.chmod(0o755)
     config = tmp_path / "config.toml"
-    config.write_text(f'rsync-path = "{wrapper}"\n')
+    # rsync's own lines are shown at info (a failure's one line names the cause)
+    config.write_text(f'rsync-path = "{wrapper}"\nloglevel = "info"\n')
     argv = _create_args(big_source, dest, "--config", str(config))
     status, _, terminal, _ = _run_on_pty(argv)
     text = terminal.decode()

@@ -474,7 +474,8 @@ def test_the_disk_guard_never_removes_the_last_good_copy_for_a_failing_copy(
         try:
             wait_until(lambda: "no-space" in dss.log(), timeout=60, what="the no-space report")
             log = dss.log()
-            assert "No space left on device" in log and "nothing removable" in log
+            # rsync is suspended as space runs out (it may not have met ENOSPC yet)
+            assert "nothing removable" in log
             assert complete(dest) == [good] and tree_state(good) == state
             assert dss.stop() == 0
         finally:

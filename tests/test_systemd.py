@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from dssframe.cli import systemd_commands as sc
-from dssframe.core import naming
+from dssframe.core import naming, retention
 from dsstest import RunDss, require_tool
 
 
@@ -146,8 +146,8 @@ class HourlyPolicy:
 
 def test_period_comes_from_the_policy() -> None:
     now = 1_700_000_123
-    assert sc.schedule_period(HourlyPolicy(), 86400, 5, now) == 3600
-    assert sc.schedule_period(object(), 4 * 86400, 5, now) == 6 * 3600  # dss's spacing
+    assert retention.schedule_period(HourlyPolicy(), 86400, 5, now) == 3600
+    assert retention.schedule_period(object(), 4 * 86400, 5, now) == 6 * 3600  # dss's spacing
     assert naming.parse(naming.complete_name(now, now))  # the probe's snapshot name
 
 

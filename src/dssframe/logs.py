@@ -17,6 +17,8 @@ through ``logging`` are formatted and filtered like dss itself; plugins can also
 
 from __future__ import annotations
 
+import contextvars
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -36,20 +38,99 @@ EMERG = 60
 #: the logging module's numbers for them.
 LEVELS = dict(zip(LOGLEVELS, (DEBUG, INFO, NOTICE, WARNING, ERROR, CRIT, EMERG), strict=True))
 
+#: syslog priorities of the levels (what journald reads from a ``<N>`` line prefix).
+PRIORITIES = {DEBUG: 7, INFO: 6, NOTICE: 5, WARNING: 4, ERROR: 3, CRIT: 2, EMERG: 0}
+
+#: How a plain stderr line (``dss: ...``) names its level; lower levels are unnamed.
+_PLAIN_LABELS = {WARNING: "warning", ERROR: "error", CRIT: "critical", EMERG: "emergency"}
+
 #: The level set by :func:`setup` (until then logging's default, WARNING).
 _threshold = WARNING
-#: (level, logfile) of a :func:`setup` not yet applied to the logging module.
-_pending: tuple[str, str | None] | None = None
+#: (level, logfile, timestamps) of a :func:`setup` not yet applied to logging.
+_pending: tuple[str, str | None, bool] | None = None
+#: The job the current thread works for: named in every line when set (``[name]``).
+_job: contextvars.ContextVar[str] = contextvars.ContextVar("dssframe_job", default="")
 
 
-def setup(level: str, logfile: str | None = None) -> None:
+def setup(level: str, logfile: str | None = None, *, timestamps: bool = False) -> None:
     """Log to stderr (or ``logfile``) at ``level`` and above: now if the logging
-    module is loaded, else when the first message at that level comes."""
+    module is loaded, else when the first message at that level comes.
+
+    Lines in ``logfile`` start with the time (ISO 8601, with the UTC offset) and the
+    level name. On stderr they start with ``dss:``; with ``timestamps`` (``dss run``
+    in the foreground) with the time and level like the file's -- unless stderr is
+    journald's (:func:`under_journald`), which records the time itself: there each
+    line starts with its syslog priority (``<3>``), so ``journalctl -p err`` works."""
     global _threshold, _pending
     _threshold = LEVELS[level]
-    _pending = (level, logfile)
+    _pending = (level, logfile, timestamps)
     if "logging" in sys.modules:
         activate()
+
+
+def set_level(level: str) -> None:
+    """Change the level, keeping where and how lines are written (a reload)."""
+    global _threshold, _pending
+    _threshold = LEVELS[level]
+    if _pending is not None:
+        _pending = (level, *_pending[1:])
+    elif "logging" in sys.modules:
+        import logging
+
+        logging.getLogger("dssframe").setLevel(_threshold)
+
+
+def under_journald() -> bool:
+    """Whether stderr is the journal stream systemd gave this service (its
+    ``JOURNAL_STREAM`` names stderr's device and inode; a child that inherited the
+    variable but writes elsewhere is not)."""
+    device, _, inode = os.environ.get("JOURNAL_STREAM", "").partition(":")
+    if not (device.isdigit() and inode.isdigit()):
+        return False
+    try:
+        stat = os.fstat(2)
+    except OSError:
+        return False
+    return (stat.st_dev, stat.st_ino) == (int(device), int(inode))
+
+
+class job_named:  # noqa: N801 - used like a contextlib.contextmanager function
+    """``with job_named(name):`` names job ``name`` in every line logged inside
+    (``[name] message``); a fleet's run loop wraps each job's work in it. (Not a
+    contextlib function: ``dss create`` does not import contextlib.)"""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __enter__(self) -> None:
+        self.token = _job.set(self.name)
+
+    def __exit__(self, *exc: object) -> None:
+        _job.reset(self.token)
+
+
+def _formatter(style: str) -> logging.Formatter:
+    """The formatter of a handler: ``"file"`` (time and level), ``"journal"``
+    (syslog priority) or ``"plain"`` (``dss:``); each names the job, if any."""
+    import datetime
+    import logging
+
+    class Formatter(logging.Formatter):
+        def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+            moment = datetime.datetime.fromtimestamp(record.created).astimezone()
+            return moment.isoformat(timespec="seconds")
+
+        def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802
+            job = getattr(record, "dss_job", None) or _job.get()
+            message = f"[{job}] {record.message}" if job else record.message
+            if style == "file":
+                return f"{record.asctime} {record.levelname} {message}"
+            if style == "journal":
+                return f"<{PRIORITIES.get(record.levelno, 6)}>{message}"
+            label = _PLAIN_LABELS.get(record.levelno)
+            return f"dss: {label}: {message}" if label else f"dss: {message}"
+
+    return Formatter("%(asctime)s" if style == "file" else "%(message)s")
 
 
 def activate() -> logging.Logger:
@@ -60,17 +141,18 @@ def activate() -> logging.Logger:
 
     root = logging.getLogger("dssframe")
     if _pending is not None:
-        level, logfile = _pending
+        level, logfile, timestamps = _pending
         _pending = None
         logging.addLevelName(NOTICE, "NOTICE")
         logging.addLevelName(EMERG, "EMERG")
         handler: logging.Handler
         if logfile:
             handler = logging.FileHandler(logfile)
-            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            style = "file"
         else:
             handler = logging.StreamHandler(sys.stderr)
-            handler.setFormatter(logging.Formatter("dss: %(message)s"))
+            style = "journal" if under_journald() else "file" if timestamps else "plain"
+        handler.setFormatter(_formatter(style))
         root.handlers[:] = [handler]
         root.setLevel(LEVELS[level])
         root.propagate = False
@@ -93,13 +175,16 @@ class Logger:
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def log(self, level: int, msg: str, *args: Any) -> None:
+    def log(self, level: int, msg: str, *args: Any, job: str | None = None) -> None:
+        """Log ``msg % args`` at ``level``; ``job`` names the job concerned (else the
+        job of :func:`job_named`, if any)."""
         if "logging" not in sys.modules and level < _threshold:
             return  # nobody could have lowered a level: logging is not even loaded
         activate()
         import logging
 
-        logging.getLogger(self.name).log(level, msg, *args)
+        extra = {"dss_job": job} if job else None
+        logging.getLogger(self.name).log(level, msg, *args, extra=extra)
 
     def debug(self, msg: str, *args: Any) -> None:
         self.log(DEBUG, msg, *args)

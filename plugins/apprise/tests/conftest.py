@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import dssframe_apprise
@@ -28,7 +29,8 @@ def isolated_dirs(dss_isolated: Path) -> Path:
 @pytest.fixture(autouse=True)
 def unconfigured(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test starts without a configuration captured by the plugin."""
-    monkeypatch.setattr(dssframe_apprise, "_routes", None)
+    monkeypatch.setattr(dssframe_apprise, "_jobs",
+                        dssframe_apprise._Jobs(MappingProxyType({}), None))
 
 
 @dataclass
@@ -39,6 +41,7 @@ class HttpSink:
     received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     stall: threading.Event = field(default_factory=threading.Event)  # set: answer at once
     stalled_paths: set[str] = field(default_factory=set)
+    arrived: threading.Event = field(default_factory=threading.Event)  # set: one stalls
 
     def url(self, path: str) -> str:
         """The apprise URL that posts JSON to ``path`` of this server."""
@@ -57,6 +60,7 @@ def http_sink() -> Iterator[HttpSink]:
             length = int(self.headers.get("Content-Length", 0))
             payload = json.loads(self.rfile.read(length) or b"{}")
             if self.path in sink.stalled_paths:
+                sink.arrived.set()
                 sink.stall.wait(10)
             sink.received.append((self.path, payload))
             self.send_response(200)

@@ -86,7 +86,7 @@ def test_each_kind_goes_where_it_is_configured(http_sink: HttpSink) -> None:
     assert titles["/all"] == sorted(f"dss: {k.value.replace('-', ' ')}" for k in EventKind)
     assert titles["/fail"] == [
         "dss: create failed", "dss: hook timeout", "dss: lock refused", "dss: no space",
-        "dss: remove failed",
+        "dss: remove failed", "dss: snapshot stale",
     ]
     assert titles["/ok"] == ["dss: snapshot created", "dss: snapshot removed"]
     assert titles["/low"] == ["dss: disk space low", "dss: no space"]

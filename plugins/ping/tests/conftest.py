@@ -6,11 +6,11 @@ from __future__ import annotations
 import socket
 import subprocess
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import dssframe_ping
@@ -28,9 +28,9 @@ def unconfigured(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test starts without a configuration, a tail or an outage of the plugin's,
     with quick retries, and talks to 127.0.0.1 directly (no proxy from the
     environment)."""
-    monkeypatch.setattr(dssframe_ping, "_pings", None)
-    monkeypatch.setattr(dssframe_ping, "_tail", deque(maxlen=20))
-    monkeypatch.setattr(dssframe_ping, "_failing", False)
+    monkeypatch.setattr(dssframe_ping, "_jobs", dssframe_ping._Jobs(MappingProxyType({}), None))
+    monkeypatch.setattr(dssframe_ping, "_tails", {})
+    monkeypatch.setattr(dssframe_ping, "_failing", set())
     monkeypatch.setattr(dssframe_ping, "RETRY_DELAY", 0.05)
     for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy",
                  "ALL_PROXY"):
@@ -53,6 +53,10 @@ class PingServer:
     received: list[Request] = field(default_factory=list)
     #: path -> statuses to answer, one per request, then 200.
     answers: dict[str, list[int]] = field(default_factory=dict)
+    #: path -> an event a request of that path waits for (10 s at most) before it is
+    #: recorded and answered: a slow monitor. ``arrived`` is set when one is waiting.
+    held: dict[str, threading.Event] = field(default_factory=dict)
+    arrived: threading.Event = field(default_factory=threading.Event)
 
     def url(self, path: str = "") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -70,6 +74,10 @@ def ping_server() -> Iterator[PingServer]:
         def _answer(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             text = self.rfile.read(length).decode("utf-8") if length else ""
+            hold = server_state.held.get(self.path.partition("?")[0])
+            if hold is not None:
+                server_state.arrived.set()
+                hold.wait(10)
             with lock:
                 server_state.received.append(
                     Request(self.command, self.path, text, dict(self.headers.items()))
@@ -92,6 +100,8 @@ def ping_server() -> Iterator[PingServer]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server_state
+    for hold in server_state.held.values():
+        hold.set()
     server.shutdown()
     server.server_close()
 

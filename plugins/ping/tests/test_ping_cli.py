@@ -68,7 +68,7 @@ def test_a_create_pings_start_then_success(
     assert start.body.splitlines()[0].startswith("create-started ")
     assert success.body.splitlines()[0].startswith(f"snapshot-created {snapshot} in ")
     assert f"snapshot: {snapshot}" in success.body.splitlines()
-    assert "dss: ping:" not in result.stderr
+    assert "dss: warning: ping:" not in result.stderr
 
 
 def test_a_failing_create_pings_start_then_fail_with_the_error(
@@ -115,10 +115,11 @@ def test_a_server_that_is_down_costs_one_warning(
     result = run_dss("--config", str(config), "create")
     assert result.returncode == 0, result.stderr
     assert len(snapshots(dest)) == 1
-    warnings = [line for line in result.stderr.splitlines() if line.startswith("dss: ping:")]
+    prefix = "dss: warning: ping:"
+    warnings = [line for line in result.stderr.splitlines() if line.startswith(prefix)]
     assert len(warnings) == 1, result.stderr
     assert warnings[0].startswith(
-        f"dss: ping: start ping to http://127.0.0.1:{closed_port}/… failed after 2 attempts")
+        f"{prefix} start ping to http://127.0.0.1:{closed_port}/… failed after 2 attempts")
     assert "secret-uuid" not in result.stderr
 
 

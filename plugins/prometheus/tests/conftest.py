@@ -18,9 +18,9 @@ def isolated_dirs(dss_isolated: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def unconfigured(monkeypatch: pytest.MonkeyPatch) -> None:
+def unconfigured() -> None:
     """Every test starts without a configuration captured by the plugin."""
-    monkeypatch.setattr(dssframe_prometheus, "_target", None)
+    dssframe_prometheus.forget_jobs()
 
 
 class Metrics:
@@ -37,9 +37,14 @@ class Metrics:
             for s in family.samples
         }
 
-    def value(self, name: str, dest: str, **labels: str) -> float:
-        key = (f"dssframe_{name}", tuple(sorted({"dest": dest, **labels}.items())))
+    def value(self, name: str, dest: str, job: str = "default", **labels: str) -> float:
+        """The sample of metric ``name`` labelled ``dest``, ``job`` and ``labels``."""
+        key = (f"dssframe_{name}", tuple(sorted({"dest": dest, "job": job, **labels}.items())))
         return self.samples[key]
+
+    def jobs(self) -> set[str]:
+        """The ``job`` labels of the file's samples."""
+        return {dict(labels)["job"] for _, labels in self.samples}
 
     def has(self, name: str) -> bool:
         return f"dssframe_{name}" in self.families

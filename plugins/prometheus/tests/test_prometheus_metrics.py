@@ -90,7 +90,7 @@ def test_consecutive_failures_survive_the_process(tmp_path: Path, read_metrics: 
     dssframe_event(event(dest, EventKind.CREATE_STARTED))  # not a result: no change
     assert read_metrics(textfile).value("consecutive_create_failures", d) == 2
     # a new process: only the files remain
-    dssframe_prometheus._target = None
+    dssframe_prometheus.forget_jobs()
     setup_again = Config(dest_dir=d, plugins={"prometheus": {"textfile": str(textfile)}})
     dssframe_prometheus.configure(setup_again)
     dssframe_event(failed)
@@ -122,7 +122,7 @@ def test_free_space_against_the_thresholds(tmp_path: Path, read_metrics: Read) -
         m.value("filesystem_avail_ratio", d) < 0.02
     assert m.value("disk_space_low", d) == low
 
-    dssframe_prometheus._target = None
+    dssframe_prometheus.forget_jobs()
     textfile.unlink()
     huge = Config(dest_dir=d, min_free_mb=10**12,
                   plugins={"prometheus": {"textfile": str(textfile)}})

@@ -40,6 +40,17 @@ class DyadicRetention:
         """When a snapshot next moves into another interval."""
         return dyadic.next_change(snapshots, now, self.unit, self.num_intervals)
 
+    def interval_rows(
+        self, snapshots: Sequence[SnapshotName], now: int
+    ) -> list[dyadic.IntervalRow]:
+        """Each interval's age range, desired and held counts and carried deficit
+        (:class:`dssframe.core.explain.IntervalPolicy`: ``dss simulate``, ``dss explain``)."""
+        return dyadic.interval_rows(snapshots, now, self.unit, self.num_intervals)
+
+    def horizon(self) -> int:
+        """Snapshots ``num-intervals`` unit intervals old are outdated."""
+        return self.unit * self.num_intervals
+
 
 @hookimpl
 def dssframe_register_retention(register: Callable[[str, Any], None]) -> None:

@@ -15,25 +15,17 @@ _LEVELS = {
     EventKind.CREATE_DEFERRED: logs.WARNING,
     EventKind.REMOVE_SKIPPED: logs.WARNING,
     EventKind.DISK_SPACE_LOW: logs.WARNING,
-    EventKind.RUN_EXITING: logs.WARNING,
 }
 
 
-def describe(event: Event) -> str:
-    parts = [event.kind.value]
-    if event.snapshot:
-        parts.append(event.snapshot)
-    if event.reason:
-        parts.append(f"({event.reason})")
-    if event.duration is not None:
-        parts.append(f"in {event.duration:.1f}s")
-    if event.error:
-        parts.append(f": {event.error}")
-    if event.dry_run:
-        parts.append("[dry run]")
-    return " ".join(parts)
+def level(event: Event) -> int:
+    """The level of ``event``'s line: a failure is an error; a run that ends is a
+    notice, or an error when it ends because of one (the event has an ``error``)."""
+    if event.kind is EventKind.RUN_EXITING:
+        return logs.ERROR if event.error else logs.NOTICE
+    return _LEVELS.get(event.kind, logs.ERROR)
 
 
 @hookimpl
 def dssframe_event(event: Event) -> None:
-    log.log(_LEVELS.get(event.kind, logs.ERROR), "%s", describe(event))
+    log.log(level(event), "%s", event.describe(), job=event.job or None)

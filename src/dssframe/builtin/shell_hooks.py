@@ -33,6 +33,16 @@ before it propagates.
 The post-create, post-remove and exit hooks run when this plugin hears the event, that
 is in the host's delivery thread for this notifier: the work goes on meanwhile, and
 ``notify-timeout`` bounds how long dss waits for them when it is done.
+
+Several jobs. One ``dss run`` may run several jobs (``[[job]]`` tables), each with its
+own hooks and ``hook-timeout``: ``dssframe_configure`` is called once per job before
+that job's work, and the plugin keeps each job's configuration by ``config.name`` (the
+latest call for a name replaces it). An event runs the hooks of ``event.job`` (an
+event without a job, ``""``, those of the job configured last; one of a job never
+configured, none), with that job's ``hook-timeout``: an event still queued when the
+next job is configured runs its own job's hook. The veto hooks get their job's
+``config`` as an argument. Configuration happens on the main thread and events on the
+delivery thread: the jobs are an immutable mapping, replaced by one assignment.
 """
 
 from __future__ import annotations
@@ -44,7 +54,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import NamedTuple
 
 from dssframe import hookimpl, logs
@@ -72,7 +83,16 @@ TIMED_OUT = 124
 #: Seconds to wait for a SIGKILLed group's leader to be reaped before giving up.
 REAP_TIMEOUT = 1.0
 
-_config: Config | None = None
+
+class _Jobs(NamedTuple):
+    """What ``dssframe_configure`` gave, per job: replaced as a whole, never changed."""
+
+    by_name: Mapping[str, Config]
+    last: Config | None
+
+
+#: The configuration of each job (``config.name``) and the one configured last.
+_jobs = _Jobs(MappingProxyType({}), None)
 #: (when :func:`stop_all` was called, when every hook must be gone), monotonic time.
 _stop: tuple[float, float] | None = None
 #: The process groups of the hooks running now (their leaders' pids).
@@ -141,8 +161,37 @@ def set_reporter(reporter: Callable[[Event], None] | None) -> None:
     _reporter = reporter
 
 
-def _report_timeout(key: str, message: str) -> None:
-    reporter, config = _reporter, _config
+def configure(config: Config) -> None:
+    """Keep ``config`` as the configuration of its job (``config.name``), replacing an
+    earlier one of that name, and as the one configured last."""
+    jobs = _jobs
+    by_name = dict(jobs.by_name)
+    by_name[config.name] = config
+    _set_jobs(_Jobs(MappingProxyType(by_name), config))
+
+
+def _set_jobs(jobs: _Jobs) -> None:
+    global _jobs
+    _jobs = jobs  # one assignment: a delivery thread sees the old jobs or the new ones
+
+
+def forget_jobs() -> None:
+    """Forget every configured job (tests, an embedding program)."""
+    _set_jobs(_Jobs(MappingProxyType({}), None))
+
+
+def config_for(job: str) -> Config | None:
+    """The configuration of ``job``; for ``""`` (an event that names no job) the one
+    configured last; None for a job never configured (or before any)."""
+    jobs = _jobs
+    found = jobs.by_name.get(job)
+    if found is None and not job:
+        return jobs.last
+    return found
+
+
+def _report_timeout(key: str, message: str, config: Config | None) -> None:
+    reporter = _reporter
     if reporter is None:
         return
     event = Event(
@@ -152,6 +201,7 @@ def _report_timeout(key: str, message: str) -> None:
         destination=(config.dest_dir or "") if config else "",
         reason=key,
         error=message,
+        job=config.name if config else "",
     )
     try:
         reporter(event)
@@ -236,7 +286,9 @@ def _wait(process: subprocess.Popen[bytes], key: str, timeout: float) -> int | _
             return killed
 
 
-def _execute(key: str, value: str, args: tuple[str, ...], timeout: float) -> int | _Killed:
+def _execute(
+    key: str, value: str, args: tuple[str, ...], timeout: float, config: Config | None
+) -> int | _Killed:
     argv = command(value, *args)
     if not argv:
         log.error("%s is empty", key)
@@ -266,7 +318,7 @@ def _execute(key: str, value: str, args: tuple[str, ...], timeout: float) -> int
     if isinstance(outcome, _Killed):
         log.warning("%s", outcome.message)
         if outcome.timed_out:
-            _report_timeout(key, outcome.message)
+            _report_timeout(key, outcome.message, config)
     elif outcome != 0:
         log.log(
             logs.INFO if key.startswith("pre-") else logs.WARNING,
@@ -277,16 +329,20 @@ def _execute(key: str, value: str, args: tuple[str, ...], timeout: float) -> int
     return outcome
 
 
-def run(key: str, value: str, *args: str, timeout: float = 0) -> int:
+def run(
+    key: str, value: str, *args: str, timeout: float = 0, config: Config | None = None
+) -> int:
     """Run one hook to its end or its deadline (``timeout`` seconds, 0: none); its
     exit status (127: could not be started, negative: killed by that signal,
-    :data:`TIMED_OUT`: timed out or cut off by a stop, and killed)."""
-    outcome = _execute(key, value, args, timeout)
+    :data:`TIMED_OUT`: timed out or cut off by a stop, and killed). A time-out is
+    reported as ``config``'s job's (None: the job configured last)."""
+    job = config if config is not None else _jobs.last
+    outcome = _execute(key, value, args, timeout, job)
     return TIMED_OUT if isinstance(outcome, _Killed) else outcome
 
 
-def _veto(key: str, value: str, args: tuple[str, ...], timeout: float) -> str | None:
-    outcome = _execute(key, value, args, timeout)
+def _veto(key: str, value: str, args: tuple[str, ...], config: Config) -> str | None:
+    outcome = _execute(key, value, args, config.hook_timeout, config)
     if isinstance(outcome, _Killed):
         return outcome.message
     return None if outcome == 0 else _failure(key, outcome)
@@ -300,8 +356,8 @@ def _failure(key: str, status: int) -> str:
 
 @hookimpl
 def dssframe_configure(config: Config, notify: Callable[[Event], None] | None) -> None:
-    global _config, _reporter
-    _config = config
+    global _reporter
+    configure(config)
     _reporter = notify
 
 
@@ -322,25 +378,27 @@ def dssframe_wait_stopped(deadline: float) -> bool:
 def dssframe_pre_create(config: Config, destination: str) -> str | None:
     if not config.pre_create_hook:
         return None
-    return _veto("pre-create-hook", config.pre_create_hook, (), config.hook_timeout)
+    return _veto("pre-create-hook", config.pre_create_hook, (), config)
 
 
 @hookimpl
 def dssframe_pre_remove(config: Config, path: str) -> str | None:
     if not config.pre_remove_hook:
         return None
-    return _veto("pre-remove-hook", config.pre_remove_hook, (path,), config.hook_timeout)
+    return _veto("pre-remove-hook", config.pre_remove_hook, (path,), config)
 
 
 @hookimpl
 def dssframe_event(event: Event) -> None:
-    config = _config
+    config = config_for(event.job)  # the event's job, whatever was configured since
     if config is None or event.dry_run:
         return
     timeout = config.hook_timeout
     if event.kind is EventKind.SNAPSHOT_CREATED and config.post_create_hook and event.path:
-        run("post-create-hook", config.post_create_hook, event.path, timeout=timeout)
+        run("post-create-hook", config.post_create_hook, event.path, timeout=timeout,
+            config=config)  # fmt: skip
     elif event.kind is EventKind.SNAPSHOT_REMOVED and config.post_remove_hook and event.path:
-        run("post-remove-hook", config.post_remove_hook, event.path, timeout=timeout)
+        run("post-remove-hook", config.post_remove_hook, event.path, timeout=timeout,
+            config=config)  # fmt: skip
     elif event.kind is EventKind.RUN_EXITING and config.exit_hook:
-        run("exit-hook", config.exit_hook, event.reason or "", timeout=timeout)
+        run("exit-hook", config.exit_hook, event.reason or "", timeout=timeout, config=config)

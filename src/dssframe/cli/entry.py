@@ -21,12 +21,18 @@ GLOBAL_VALUE_OPTIONS: dict[str, str | None] = {
     "--retention": "retention",
     "--transport": "transport",
     "--loglevel": "loglevel",
+    "--job": "job",
 }
 #: Commands the lean path runs, with the options each accepts (all flags).
 LEAN_COMMANDS: dict[str, frozenset[str]] = {
     "create": frozenset({"--allow-shrink", "--force-layout"}),
     "ls": frozenset({"--json"}),
 }
+
+
+def _is_verbosity(token: str) -> bool:
+    """Whether ``token`` is ``-v`` and ``-q`` flags (``-v``, ``-vv``, ``-qq``, ``-vq``)."""
+    return len(token) > 1 and token[0] == "-" and set(token[1:]) <= {"v", "q"}
 
 
 def parse_lean(argv: list[str]) -> tuple[object, str, set[str]] | None:
@@ -44,6 +50,10 @@ def parse_lean(argv: list[str]) -> tuple[object, str, set[str]] | None:
         name, eq, inline = token.partition("=")
         if token == "--dry-run":
             state.dry_run = True
+        elif token in ("--verbose", "--quiet"):
+            state.verbosity += 1 if token == "--verbose" else -1
+        elif _is_verbosity(token):
+            state.verbosity += token.count("v") - token.count("q")
         elif name in GLOBAL_VALUE_OPTIONS and name.startswith("--") or token in ("-c",):
             if eq:
                 value = inline
@@ -55,6 +65,8 @@ def parse_lean(argv: list[str]) -> tuple[object, str, set[str]] | None:
             key = GLOBAL_VALUE_OPTIONS[name]
             if key is None:
                 state.config_file = value
+            elif key == "job":
+                state.job_names.append(value)
             elif key == "rsync-option":
                 state.overrides.setdefault(key, []).append(value)
             else:
@@ -66,6 +78,8 @@ def parse_lean(argv: list[str]) -> tuple[object, str, set[str]] | None:
         else:
             return None  # help, -p, --version, another command, a typo: typer decides
         i += 1
+    if command == "ls" and "--json" not in flags and sys.stdout.isatty():
+        return None  # a terminal gets the table with a header and sizes: typer's ls
     return None if command is None else (state, command, flags)
 
 

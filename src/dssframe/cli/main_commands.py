@@ -1,5 +1,5 @@
 """The everyday commands: ``ls``, ``create``, ``prune``, ``configtest``, ``config``
-(``path``, ``show``, ``import-dssrc``) and ``demo``.
+(``path``, ``show``, ``generate``, ``import-dssrc``) and ``demo``.
 
 A builtin plugin: :func:`dssframe_cli_commands` adds them to the app, exactly as a
 third-party plugin adds its own. Only typer is imported at module level.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -18,7 +18,10 @@ from dssframe.cli.context import get_state
 from dssframe.cli.invocation import Invocation
 
 if TYPE_CHECKING:
+    from dssframe.core.config import Config
+    from dssframe.core.retention import Removal
     from dssframe.engine.job import Job
+    from dssframe.plugins.host import PluginHost
 
 
 def ls_command(
@@ -33,11 +36,70 @@ def ls_command(
     with_metadata: Annotated[
         bool, typer.Option("--with-metadata", help="only snapshots with a metadata document")
     ] = False,
+    in_bytes: Annotated[
+        bool, typer.Option("--bytes", "-b", help="on a terminal: sizes in bytes")
+    ] = False,
 ) -> None:
-    """List every snapshot, oldest first: interval, name, creation duration (h:mm)."""
+    """List every snapshot, oldest first: interval, name, creation duration (h:mm).
+
+    On a terminal also a header and each snapshot's new data: the bytes its copy
+    wrote instead of hard-linking (from its metadata; dss du measures what deleting
+    it would free). Piped, the lines are the original dss's, tab-separated."""
+    import sys
+
     from dssframe.cli import plain as commands
 
-    commands.ls(get_state(ctx), as_json, tree, roots, leaves, descendants, with_metadata)
+    state = get_state(ctx)
+    if as_json or tree or not sys.stdout.isatty() or len(state.configs()) > 1:
+        commands.ls(state, as_json, tree, roots, leaves, descendants, with_metadata)
+        return
+    import contextlib
+    import io
+
+    lines = io.StringIO()
+    with contextlib.redirect_stdout(lines):  # the piped lines: the same rows, filtered alike
+        commands.ls(state, False, False, roots, leaves, descendants, with_metadata)
+    sys.stdout.write(ls_table(state.config().require("dest-dir"), lines.getvalue(), in_bytes))
+
+
+def ls_table(dest_dir: str, piped: str, in_bytes: bool = False) -> str:
+    """``dss ls`` on a terminal: the rows of the piped listing ``piped`` (interval,
+    name, duration, pin) under a header, with each snapshot's new data -- the
+    ``transferred_size`` its metadata records (the bytes the copy wrote rather than
+    hard-linked), in IEC units or ``in_bytes``; ``-`` without metadata or statistics."""
+    from dssframe.core.naming import parse
+    from dssframe.core.sizes import iec_size
+    from dssframe.store import metadata
+
+    rows = [line.split("\t", 3) for line in piped.splitlines()]
+    creations: dict[str, int] = {}
+    for row in rows:
+        parsed = parse(row[1])
+        if parsed is not None:
+            creations[row[1]] = parsed.creation
+    documents = metadata.load_many(dest_dir, set(creations.values()))
+    table = [["interval", "snapshot", "duration", "new"]]
+    pinned = any(len(row) > 3 for row in rows)
+    if pinned:
+        table[0].append("pin")
+    for row in rows:
+        loaded = documents.get(creations.get(row[1], -1))
+        doc = loaded.metadata if loaded is not None else None
+        size = doc.stats.get("transferred_size") if doc is not None else None
+        shown = "-" if size is None else str(size) if in_bytes else iec_size(size)
+        table.append([row[0], row[1], row[2].strip(), shown, *row[3:]])
+    widths = [max(len(cells[i]) for cells in table if i < len(cells)) for i in range(4)]
+    out = []
+    for cells in table:
+        interval, snapshot, duration, new = cells[:4]
+        line = (
+            f"{interval:>{widths[0]}}  {snapshot:<{widths[1]}}  {duration:>{widths[2]}}  "
+            f"{new:>{widths[3]}}"
+        )
+        if pinned:
+            line += f"  {cells[4] if len(cells) > 4 else ''}"
+        out.append(line.rstrip() + "\n")
+    return "".join(out)
 
 
 def create_command(
@@ -64,8 +126,11 @@ def create_command(
 def prune_command(
     ctx: typer.Context,
     max_removals: Annotated[
-        int | None, typer.Option("--max", min=0, help="remove at most N snapshots")
+        int | None, typer.Option("--max", min=0, metavar="N", help="remove at most N snapshots")
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="one JSON document: removals, kept, keep")
+    ] = False,
 ) -> None:
     """Remove every outdated, redundant and orphaned snapshot (--dry-run: list them).
 
@@ -78,32 +143,74 @@ def prune_command(
 
     state = get_state(ctx)
     job = state.job()
+    say = _silent if as_json else typer.echo
+    records: list[dict[str, object]] = []
     # A dry run changes nothing: it never needs (or waits for) the lock.
     with contextlib.nullcontext() if state.dry_run else _locked(job):
         screened = job.prune(max_removals)
         if not screened.allowed:
-            typer.echo("nothing to remove", err=True)
+            say("nothing to remove", err=True)
         failures = []
         for removal in screened.allowed:
+            record = _removal_json(removal, reason_text(removal))
+            records.append(record)
             if state.dry_run:
-                typer.echo(f"would remove {removal.snapshot.name}: {reason_text(removal)}")
+                say(f"would remove {removal.snapshot.name}: {reason_text(removal)}")
                 continue
             try:
-                if job.remove(removal):
-                    typer.echo(f"removed {removal.snapshot.name}: {reason_text(removal)}")
+                removed = job.remove(removal)
             except SnapshotError as exc:  # the rest of the plan still runs
-                typer.echo(f"dss: error: {exc}", err=True)
+                if not exc.reported:  # else its remove-failed line said it
+                    say(f"dss: error: {exc}", err=True)
                 failures.append(str(exc))
-        for refusal in screened.refused:
-            if refusal.why not in (gate.TWICE, gate.UNKNOWN):
-                typer.echo(f"kept {gate.refusal_text(refusal)} (removal gate)", err=True)
+                record["error"] = str(exc)
+                continue
+            record["removed"], record["vetoed"] = removed, not removed
+            if removed:
+                say(f"removed {removal.snapshot.name}: {reason_text(removal)}")
+        kept = [r for r in screened.refused if r.why not in (gate.TWICE, gate.UNKNOWN)]
+        for refusal in kept:
+            say(f"kept {gate.refusal_text(refusal)} (removal gate)", err=True)
+        keep: dict[str, list[str]] | None = None
         if state.dry_run and isinstance(job.retention, ExplainingPolicy):
             now = job.now()
-            for name, rules in job.retention.explain(job.store.scan(now), now).items():
+            keep = job.retention.explain(job.store.scan(now), now)
+            for name, rules in keep.items():
                 if rules:
-                    typer.echo(f"keep {name}: {', '.join(rules)}")
+                    say(f"keep {name}: {', '.join(rules)}")
+    if as_json:
+        import json
+
+        document = {
+            "dry_run": state.dry_run,
+            "removals": records,
+            "kept_by_gate": [
+                {**_removal_json(r.removal, reason_text(r.removal), done=False), "why": r.why}
+                for r in kept
+            ],
+            "keep": keep,
+        }
+        typer.echo(json.dumps(document, indent=2))
     if failures:
         raise SnapshotError(f"{len(failures)} removal(s) failed; first: {failures[0]}")
+
+
+def _silent(message: str, err: bool = False) -> None:
+    """``typer.echo``'s stand-in when the output is one JSON document."""
+
+
+def _removal_json(removal: Removal, text: str, done: bool = True) -> dict[str, object]:
+    """A removal (planned: ``removed`` false, no error yet) as ``prune --json`` shows it."""
+    record: dict[str, object] = {
+        "name": removal.snapshot.name,
+        "reason": removal.reason.value,
+        "interval": removal.interval,
+        "detail": removal.detail,
+        "text": text,
+    }
+    if done:
+        record.update(removed=False, vetoed=False, error=None)
+    return record
 
 
 @contextlib.contextmanager
@@ -136,14 +243,36 @@ def configtest_command(
     BatchMode probe), destination a writable directory (a mount point with
     mountpoint = true), every [plugins.*] table taken, every notifier enabled. Exit
     1 when a check fails, 2 for an invalid configuration."""
+    state = get_state(ctx)
+    host = state.host()
+    host.warn_sections = False  # the plugin checks report those tables, once
+    configs = state.configs()
+    several = len(configs) > 1
+    documents, failures = [], 0
+    for config in configs:
+        if several and not as_json:
+            typer.echo(f"# job {config.name}", err=True)
+        document, failed = _configtest_job(config, host, as_json)
+        documents.append(document)
+        failures += failed
+    if as_json:
+        import json
+
+        result = {"jobs": documents, "ok": failures == 0} if several else documents[0]
+        typer.echo(json.dumps(result, indent=2, default=str))
+    if failures:
+        typer.echo(f"# {failures} check(s) failed", err=True)
+        raise typer.Exit(1)
+    typer.echo("# configuration OK", err=True)
+
+
+def _configtest_job(config: Config, host: PluginHost, as_json: bool) -> tuple[dict[str, Any], int]:
+    """One job's configtest: its checks on stderr and, unless ``as_json``, its
+    settings on stdout; its JSON document and how many checks failed."""
     from dssframe.core.config import plugins_to_toml, to_toml
     from dssframe.engine import checks
     from dssframe.engine.preflight import check_paths
 
-    state = get_state(ctx)
-    host = state.host()
-    host.warn_sections = False  # the plugin checks report those tables, once
-    config = state.config()
     transport = host.transport(config)
     host.retention(config)
     host.configure(config)
@@ -157,17 +286,17 @@ def configtest_command(
         *checks.plugin_checks(config, host),
     ]
     failures = checks.failed(found)
-    if as_json:
-        import json
-
-        document = {
-            "config": {**config.effective(), "plugins": config.plugins},
-            "checks": [check.to_json() for check in found],
-            "ok": failures == 0,
-        }
-        typer.echo(json.dumps(document, indent=1, default=str))
-    else:
+    document = {
+        "config": {**config.effective(), "plugins": config.plugins},
+        "checks": [check.to_json() for check in found],
+        "ok": failures == 0,
+    }
+    if config.name:
+        document = {"job": config.name, **document}
+    if not as_json:
         typer.echo(f"# config file: {config.path or '(none)'}")
+        if config.name:
+            typer.echo(f"# job {config.name}")
         typer.echo(to_toml(config.effective()) + plugins_to_toml(config.plugins), nl=False)
     for check in found:
         typer.echo(check.line(), err=True)
@@ -176,10 +305,7 @@ def configtest_command(
     note = layout_note(transport) if config.source_dir else None
     if note:
         typer.echo(f"# {note}", err=True)
-    if failures:
-        typer.echo(f"# {failures} check(s) failed", err=True)
-        raise typer.Exit(1)
-    typer.echo("# configuration OK", err=True)
+    return document, failures
 
 
 def config_path_command(ctx: typer.Context) -> None:
@@ -197,10 +323,39 @@ def config_show_command(ctx: typer.Context) -> None:
     typer.echo(to_toml(config.effective()) + plugins_to_toml(config.plugins), nl=False)
 
 
+def config_generate_command(
+    ctx: typer.Context,
+    file: Annotated[
+        str | None,
+        typer.Argument(metavar="FILE", help="write the sample here (default: stdout)"),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="overwrite an existing FILE")] = False,
+) -> None:
+    """Print a commented sample config file (or write it to FILE).
+
+    Every option is commented out at its default value, with what it means and
+    accepts; also a commented [plugins.NAME] table for each installed plugin that declares
+    settings. As written the file changes nothing; uncomment and edit what you need."""
+    from dssframe.core.config import sample_toml
+    from dssframe.store.configfile import write_config
+
+    host = get_state(ctx).host()
+    host.load_entry_points()  # every installed plugin: its declared settings
+    text = sample_toml(host.settings_declarations())
+    if file is None:
+        typer.echo(text, nl=False)
+        return
+    write_config(file, text, force)
+    typer.echo(f"wrote {file}", err=True)
+
+
 def import_dssrc_command(
-    dssrc: Annotated[str, typer.Argument(help="an original dss config file (~/.dssrc)")],
+    dssrc: Annotated[
+        str, typer.Argument(help="an original dss config file (~/.dssrc)", metavar="FILE")
+    ],
     output: Annotated[
-        str | None, typer.Option("--output", "-o", help="write here instead of stdout")
+        str | None,
+        typer.Option("--output", "-o", help="write here instead of stdout", metavar="FILE"),
     ] = None,
     force: Annotated[bool, typer.Option(help="overwrite an existing output file")] = False,
 ) -> None:
@@ -218,7 +373,8 @@ def import_dssrc_command(
 def demo_command(
     ctx: typer.Context,
     directory: Annotated[
-        str | None, typer.Option("--dir", help="where the demo source and snapshots go")
+        str | None,
+        typer.Option("--dir", help="where the demo source and snapshots go", metavar="DIR"),
     ] = None,
 ) -> None:
     """Snapshot a small demo tree twice (with a change between) and list the result."""
@@ -240,7 +396,7 @@ def demo_command(
 def dssframe_cli_commands(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
     config_app = typer.Typer(
-        help="Find, show and import configuration files.", no_args_is_help=True
+        help="Find, show, generate and import configuration files.", no_args_is_help=True
     )
     app.command("ls")(ls_command)
     app.command("create")(create_command)
@@ -248,6 +404,7 @@ def dssframe_cli_commands(app: typer.Typer) -> None:
     app.command("configtest")(configtest_command)
     config_app.command("path")(config_path_command)
     config_app.command("show")(config_show_command)
+    config_app.command("generate")(config_generate_command)
     config_app.command("import-dssrc")(import_dssrc_command)
     app.command("demo")(demo_command)
     app.add_typer(config_app, name="config")

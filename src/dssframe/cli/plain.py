@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from dssframe.cli.invocation import Invocation
 
 if TYPE_CHECKING:
+    from dssframe.core.config import Config
     from dssframe.core.transport import Transport
     from dssframe.engine.job import Job
 
@@ -51,6 +52,7 @@ def create(
     except DssError as exc:  # held by another dss, or a destination we cannot write
         reason = "locked" if isinstance(exc, LockedError) else None
         job.event(EventKind.CREATE_FAILED, error=str(exc), reason=reason)
+        exc.told()
         raise
     try:
         snapshot = job.create(progress=sys.stderr.isatty())
@@ -97,6 +99,7 @@ def _job_or_event(state: Invocation) -> Job:
                 error=str(exc),
             )
         )
+        exc.told()
         raise
 
 
@@ -123,7 +126,43 @@ def ls(
     descendants: str | None = None,
     with_metadata: bool = False,
 ) -> None:
-    """``dss ls``: every snapshot, oldest first, with interval, name and duration."""
+    """``dss ls``: every snapshot, oldest first, with interval, name and duration. For
+    several jobs (a config with ``[[job]]`` tables, no single ``--job``): each job's
+    listing after a ``# job NAME: DEST`` line; ``--json``: one document per job,
+    ``{"job", "dest_dir", "snapshots"}``."""
+    configs = state.configs()
+    if len(configs) == 1:
+        out = _ls_job(state, configs[0], as_json, tree, roots, leaves, descendants, with_metadata)
+        if as_json:
+            import json
+
+            sys.stdout.write(json.dumps(out, indent=2) + "\n")
+        return
+    documents = []
+    for config in configs:
+        if not as_json:
+            sys.stdout.write(f"# job {config.name}: {config.dest_dir}\n")
+            sys.stdout.flush()
+        out = _ls_job(state, config, as_json, tree, roots, leaves, descendants, with_metadata)
+        documents.append({"job": config.name, "dest_dir": config.dest_dir, "snapshots": out})
+    if as_json:
+        import json
+
+        sys.stdout.write(json.dumps(documents, indent=2) + "\n")
+
+
+def _ls_job(
+    state: Invocation,
+    config: Config,
+    as_json: bool,
+    tree: bool,
+    roots: bool,
+    leaves: bool,
+    descendants: str | None,
+    with_metadata: bool,
+) -> list[dict[str, object]] | None:
+    """One job's ``dss ls``, written to stdout; with ``as_json`` the records are
+    returned instead."""
     import time
 
     from dssframe.core.naming import SnapshotName
@@ -131,7 +170,6 @@ def ls(
     from dssframe.store.pins import describe as pin_text
     from dssframe.store.pins import for_creations, read_pins
 
-    config = state.config()
     store = Destination.open(config.require("dest-dir"))
     policy = state.host().retention(config)
     now = int(time.time())
@@ -146,13 +184,11 @@ def ls(
 
         keep = ls_lifecycle(store.dest_dir, tree, roots, leaves, descendants, with_metadata)
         if keep is None:
-            return  # the tree is drawn
+            return None  # the tree is drawn
         records = [r for r in records if r[0].creation in keep]
     pins = for_creations(read_pins(store.dest_dir), (r[0].creation for r in records), now)
     if as_json:
-        import json
-
-        out = [
+        return [
             {
                 "name": s.name,
                 "state": s.state.value,
@@ -164,8 +200,6 @@ def ls(
             }
             for s, interval, ref in records
         ]
-        sys.stdout.write(json.dumps(out, indent=2) + "\n")
-        return
     # A pinned snapshot's line has a fourth column; the others are as dss prints them.
     sys.stdout.write(
         "".join(
@@ -175,4 +209,5 @@ def ls(
             for s, k, _ in records
         )
     )
+    return None
 

@@ -69,7 +69,8 @@ def reporting_errors(action: Callable[[], int | None]) -> int:
         with background():
             result = action()
     except DssError as exc:
-        print(f"dss: error: {exc}", file=sys.stderr)
+        if not exc.reported:  # else its failure event's line said it already
+            print(f"dss: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("dss: interrupted", file=sys.stderr)

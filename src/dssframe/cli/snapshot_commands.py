@@ -73,7 +73,7 @@ def describe_command(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="snapshot name or creation epoch")],
     format: Annotated[
-        str, typer.Option("--format", "-f", help="json or xml", metavar="json|xml")
+        str, typer.Option("--format", "-f", help="json or xml", metavar="FORMAT")
     ] = "json",
 ) -> None:
     """Print a snapshot's description document (metadata, parent, children, state)."""
@@ -137,7 +137,9 @@ def pin_command(
         str | None,
         typer.Option("--until", metavar="DATE", help="YYYY-MM-DD[ HH:MM] (local) or an epoch"),
     ] = None,
-    note: Annotated[str | None, typer.Option("--note", help="why it is kept")] = None,
+    note: Annotated[
+        str | None, typer.Option("--note", help="why it is kept", metavar="TEXT")
+    ] = None,
 ) -> None:
     """Keep a snapshot whatever retention and the disk-space guard say (until unpinned,
     for a while, or until a date)."""
@@ -189,10 +191,14 @@ def restore_command(
     name: Annotated[str, typer.Argument(help="snapshot name or creation epoch")],
     paths: Annotated[
         list[str] | None,
-        typer.Argument(help="only these files or directories, relative to the snapshot's top"),
+        typer.Argument(
+            help="only these files or directories, relative to the snapshot's top", metavar="PATH"
+        ),
     ] = None,
     target: Annotated[
-        str | None, typer.Option("--target", "-t", help="restore here (default: the source)")
+        str | None, typer.Option(
+            "--target", "-t", help="restore here (default: the source)", metavar="DIR"
+        )
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="list what would be created, changed, deleted")
@@ -202,6 +208,9 @@ def restore_command(
     ] = False,
     no_safety_snapshot: Annotated[
         bool, typer.Option("--no-safety-snapshot", help="do not snapshot the source first")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="one JSON document: what was (would be) restored")
     ] = False,
 ) -> None:
     """Make the source (or --target DIR) identical to a snapshot; it becomes current.
@@ -218,10 +227,14 @@ def restore_command(
         result = restore(snap, target, force, dry, not no_safety_snapshot, progress, paths)
     else:
         result = snap.restore(target, force, dry, not no_safety_snapshot, progress=progress)
+    if as_json:
+        import json
+
+        _write(json.dumps(result.to_json(), indent=2) + "\n")
+        return
     if dry:
         lines = [f"{change.kind} {change.path}" for change in result.changes]
-        kinds = ("create", "change", "delete")
-        counts = {k: sum(c.kind == k for c in result.changes) for k in kinds}
+        counts = result.counts()
         lines.append(
             f"# restoring {result.snapshot} to {result.target} would create "
             f"{counts['create']}, change {counts['change']} and delete {counts['delete']} entries"
@@ -237,7 +250,8 @@ def restore_command(
 def adopt_command(
     ctx: typer.Context,
     names: Annotated[
-        list[str] | None, typer.Argument(help="snapshots to (re)write (default: all without)")
+        list[str] | None,
+        typer.Argument(help="snapshots to (re)write (default: all without)", metavar="NAME"),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="only list them")] = False,
 ) -> None:
@@ -274,7 +288,7 @@ def diff_command(
 def du_command(
     ctx: typer.Context,
     names: Annotated[
-        list[str] | None, typer.Argument(help="only these snapshots (default: all)")
+        list[str] | None, typer.Argument(help="only these snapshots (default: all)", metavar="NAME")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
     in_bytes: Annotated[bool, typer.Option("--bytes", "-b", help="sizes in bytes")] = False,

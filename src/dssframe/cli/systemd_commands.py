@@ -100,6 +100,10 @@ def global_options(state: Invocation, config_path: str | None) -> list[str]:
             args += [f"--{key}", str(item)]
     for module in state.plugin_modules:
         args += ["--plugin", module]
+    for name in state.job_names:  # --job: the units run the jobs this command chose
+        args += ["--job", name]
+    if state.verbosity:  # -v/-q: the units log at the level this command does
+        args.append("-" + ("v" if state.verbosity > 0 else "q") * abs(state.verbosity))
     return args
 
 
@@ -123,29 +127,6 @@ def systemd_version() -> int | None:
         if match:
             return int(match.group(1))
     return None
-
-
-def schedule_period(policy: Any, unit: int, num_intervals: int, now: int) -> int:
-    """Seconds between two snapshots on the configured schedule: what the retention
-    policy's ``next_due`` answers for a snapshot taken at the start of a period (asked
-    twice, so that a calendar policy like gfs answers a whole period: ``keep-hourly``
-    3600), else the original dss's spacing ``unit-interval / 2^(num-intervals - 1)``
-    (the builtin ``dyadic`` policy's answer too)."""
-    from dssframe.core import naming
-    from dssframe.core.retention import SchedulingPolicy, dss_spacing
-
-    def due_after(epoch: int) -> int | None:
-        snapshot = naming.parse(naming.complete_name(epoch, epoch))
-        if snapshot is None or not isinstance(policy, SchedulingPolicy):
-            return None
-        due = policy.next_due([snapshot], epoch, 0)
-        return None if due is None or int(due) <= epoch else int(due)
-
-    first = due_after(now)
-    second = due_after(first) if first is not None else None
-    if first is None or second is None:
-        return dss_spacing(unit, num_intervals)
-    return second - first
 
 
 def seconds_text(seconds: int) -> str:
@@ -303,13 +284,16 @@ def _context(state: Invocation, user: bool) -> tuple[Context, Any]:
     import getpass
     import os
 
-    config = state.config()
+    configs = state.configs()
+    config = configs[0]
     command = [quote(arg) for arg in dss_executable() + global_options(state, config.path)]
     account = None
     if not user and os.getuid() != 0:
         account = getpass.getuser()
     dest = config.get("dest-dir") or None
     source = config.get("source-dir") or None
+    if len(configs) > 1:  # several jobs: no path-specific mounts or hardening
+        dest = source = None
     return Context(command, user, dest, source, account), config
 
 
@@ -326,11 +310,14 @@ def systemd_command(
         bool, typer.Option("--user", help="user units (default.target), not system units")
     ] = False,
     output: Annotated[
-        str | None, typer.Option("--output", "-o", help="write the unit files into DIR")
+        str | None,
+        typer.Option("--output", "-o", metavar="DIR", help="write the unit files into DIR"),
     ] = None,
     systemd: Annotated[
         int | None,
-        typer.Option("--systemd-version", help="the target's systemd (default: this one's)"),
+        typer.Option(
+            "--systemd-version", metavar="N", help="the target's systemd (default: this one's)"
+        ),
     ] = None,
 ) -> None:
     """Print systemd units that run this dss (absolute paths) with this configuration."""
@@ -342,13 +329,20 @@ def systemd_command(
     if not (service or timer):
         raise UsageError("systemd needs --service or --timer (or both)")
     state = get_state(ctx)
+    if timer and len(state.configs()) > 1:
+        raise UsageError(
+            "the timer runs create and prune, which work on one job: add --job NAME, or "
+            "use --service (one dss run for every job)"
+        )
     context, config = _context(state, user)
     units: list[Unit] = []
     if service:
         units.append(service_unit(context, systemd if systemd is not None else systemd_version()))
     if timer:
+        from dssframe.core import retention
+
         policy = state.host().retention(config)
-        period = schedule_period(
+        period = retention.schedule_period(
             policy, config.unit_interval, config.num_intervals, int(time.time())
         )
         units += timer_units(context, period)

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from dssframe.core.durations import format_duration, parse_duration
 from dssframe.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from dssframe.core.settings import PluginSettings
 
 LOGLEVELS = ("debug", "info", "notice", "warning", "error", "crit", "emerg")
 #: The longest duration any option takes: 100 years, well below what sleeps and
@@ -169,7 +172,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("retention", _name, "dyadic", "retention policy name"),
     Option("transport", _name, "rsync", "transport name"),
     Option("loglevel", _loglevel, "warning", "0..6 or debug..emerg"),
-    Option("logfile", _optional_str, None, "log file for --daemon"),
+    Option("logfile", _optional_str, None,
+           "log file for --daemon (default: one per destination in the state dir's logs/)"),
     Option("keep-redundant", _bool, False, "remove redundant snapshots only on low space"),
     Option("no-resume", _bool, False, "never resume or recycle a snapshot directory"),
     Option("min-free-mb", _int_range(0, MAX_FREE_MB), 100,
@@ -208,12 +212,44 @@ OPTIONS: tuple[Option, ...] = (
     Option("ssh-option", _str_list, (), "ssh -o option (repeatable)"),
     Option("ssh-command", _name, "ssh", "the ssh program"),
     Option("ssh-connect-timeout", _int_range(1, 86400), 30, "ssh ConnectTimeout seconds"),
+    Option("max-parallel", _int_range(1, 64), 1, "jobs of one dss run copying at once "
+           "(top level; 1: jobs queue)"),
+    Option("stale-after", _seconds_or_off, 0, "alert when no complete snapshot is younger "
+           "(0: twice the job's snapshot period)"),
+    Option("serve-bind", _optional_str, None, "address:port dss serve listens on (default "
+           "127.0.0.1:8470)"),
+    Option("serve-token", _optional_str, None, "bearer token or basic-auth password dss "
+           "serve requires (required beyond loopback)"),
 )
 OPTION_BY_KEY = {option.key: option for option in OPTIONS}
 
 
 def attribute_name(key: str) -> str:
     return key.replace("-", "_")
+
+
+#: A job's name: it names log lines, metrics labels and files, so it is kept plain.
+JOB_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+#: The name a configuration without ``[[job]]`` tables is shown by (status, metrics).
+DEFAULT_JOB = "default"
+
+
+def job_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot name a job (None: it can): a non-empty string of letters,
+    digits, ``.``, ``_`` and ``-``, not starting with ``-`` or ``.``, at most 64 long."""
+    if not isinstance(name, str) or not name:
+        return "a job needs a name: name = \"NAME\""
+    if len(name) > 64 or not set(name) <= JOB_NAME_CHARS or name[0] in "-.":
+        return (
+            f"job name {name!r}: use at most 64 letters, digits, '.', '_' and '-' "
+            "(not first)"
+        )
+    return None
+
+
+def job_label(config: Config) -> str:
+    """The name ``config``'s job is shown by: its ``name``, else :data:`DEFAULT_JOB`."""
+    return config.name or DEFAULT_JOB
 
 
 class Config(NamedTuple):
@@ -266,8 +302,13 @@ class Config(NamedTuple):
     ssh_option: tuple[str, ...] = ()
     ssh_command: str = "ssh"
     ssh_connect_timeout: int = 30
+    max_parallel: int = 1
+    stale_after: int = 0
+    serve_bind: str | None = None
+    serve_token: str | None = None
     plugins: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
     path: str | None = None  # the file it was read from, if any
+    name: str = ""  # the job's name (a [[job]] table's ``name``); "" for a config without jobs
 
     def get(self, key: str) -> Any:
         return getattr(self, attribute_name(key))
@@ -343,3 +384,110 @@ def _toml_escape(char: str) -> str:
     # \u takes exactly four hex digits: characters beyond U+FFFF need \U and eight
     code = ord(char)
     return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+# --- the sample config file (``dss config generate``) ----------------------------------
+
+SAMPLE_HEADER = """\
+# dssframe configuration file (TOML), written by `dss config generate`.
+#
+# dss reads --config FILE, else the file $DSSFRAME_CONFIG names, else
+# $XDG_CONFIG_HOME/dssframe/config.toml (~/.config/dssframe/config.toml);
+# `dss config path` prints the one it reads. Keys are the long option names of the
+# original dss; an option given on the command line wins over this file. Paths must be
+# absolute (cron and systemd start dss in another directory).
+#
+# Every option below is commented out at its default value: as written, this file
+# changes nothing. Uncomment the ones you want and edit them. source-dir and dest-dir
+# have no default: set both (create needs both, ls and prune need dest-dir).
+# `dss configtest` checks the result.
+"""
+
+SAMPLE_PLUGINS = """\
+
+# --- plugin settings -------------------------------------------------------------------
+#
+# The settings of the installed plugins that declare some, each commented out at its
+# default. A [plugins.NAME] table is read only when its plugin is enabled: selected as
+# transport or retention, or listed in notify or enable-plugins.
+"""
+
+_KINDS: dict[Callable[[str, Any], Any], str] = {
+    _str: "a string",
+    _optional_str: 'a string; "" means not set',
+    _name: "a non-empty string",
+    _bool: "true or false",
+    _str_list: "a list of strings",
+    _duration: "a number of days, or a duration: 90s, 30m, 6h, 4d, 2w",
+    _seconds: "a number of seconds, or a duration: 90s, 30m, 6h, 4d, 2w",
+    _seconds_or_off: "a number of seconds, or a duration: 90s, 30m, 6h, 4d, 2w; 0: off",
+    _loglevel: f"{', '.join(LOGLEVELS)} (or 0..6)",
+}
+
+_SETTING_KINDS = {
+    "str": "a string",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "list[str]": "a list of strings",
+}
+
+
+def _closure(check: Callable[..., Any]) -> dict[str, Any]:
+    """The variables a check made by :func:`_int_range` or :func:`_choice` closes over."""
+    code = getattr(check, "__code__", None)
+    cells = getattr(check, "__closure__", None) or ()
+    if code is None:
+        return {}
+    return dict(zip(code.co_freevars, (c.cell_contents for c in cells), strict=True))
+
+
+def option_kind(option: Option) -> str:
+    """What ``option`` accepts, for people: ``an integer, 1..30``, ``true or false``."""
+    known = _KINDS.get(option.check)
+    if known is not None:
+        return known
+    variables = _closure(option.check)
+    if "allowed" in variables:
+        return f"an integer, {variables['allowed']}"
+    if "choices" in variables:
+        choices = [toml_value(c) for c in variables["choices"]]
+        return f"{', '.join(choices[:-1])} or {choices[-1]}" if len(choices) > 1 else choices[0]
+    return "see the documentation"  # pragma: no cover - every check of OPTIONS is known
+
+
+def sample_value(option: Option) -> str:
+    """``option``'s default as TOML that its check reads back as that default: a
+    duration spelled as one (``4d``: a plain number of ``unit-interval`` means days),
+    ``""`` for "not set"."""
+    default = option.default
+    if default is None:
+        return '""'  # the optional string options read "" as not set
+    if option.check in (_duration, _seconds, _seconds_or_off) and default:
+        return toml_value(format_duration(default))
+    return toml_value(default)
+
+
+def sample_toml(plugins: Sequence[PluginSettings] = ()) -> str:
+    """The commented sample configuration of ``dss config generate``: a header, then
+    every option of :data:`OPTIONS` (help, what it accepts, and ``# key = default``),
+    then a commented ``[plugins.<section>]`` table for each of ``plugins`` (declared
+    settings). Uncommenting any ``# key = value`` line keeps the file valid and
+    changes nothing: every value is the default."""
+    parts = [SAMPLE_HEADER]
+    for option in OPTIONS:
+        parts.append(f"\n# {option.help}\n# value: {option_kind(option)}\n")
+        parts.append(f"# {option.key} = {sample_value(option)}\n")
+    if plugins:
+        parts.append(SAMPLE_PLUGINS)
+    for declared in plugins:
+        parts.append(f"\n# [plugins.{declared.section}]\n")
+        for number, setting in enumerate(declared.settings):
+            parts.append("#\n" if number else "")
+            parts.append(f"# {setting.help}\n" if setting.help else "")
+            parts.append(f"# value: {_SETTING_KINDS.get(setting.type, setting.type)}\n")
+            if setting.default is None:
+                parts.append(f"# {setting.name}: not set by default\n")
+            else:
+                parts.append(f"# {setting.name} = {toml_value(setting.default)}\n")
+    return "".join(parts)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from dssframe.core.naming import SnapshotName
 from dssframe.core.retention import Reason, Removal
@@ -142,3 +143,56 @@ def plan(
     if not keep_redundant:
         result += redundant(snapshots, now, unit, num_intervals, protected)
     return result
+
+
+class IntervalRow(NamedTuple):
+    """One dyadic interval as the planner sees it at one moment (``dss simulate``'s
+    table, ``dss explain``'s facts)."""
+
+    interval: int
+    """The interval number ``k`` (0: the newest)."""
+    start: int
+    """The youngest age in it, in seconds (``k * unit``)."""
+    end: int
+    """The first age past it (``(k + 1) * unit``)."""
+    desired: int
+    """How many snapshots it should hold (``2**(n-k-1)``)."""
+    held: int
+    """How many complete snapshots it holds."""
+    carried: int
+    """The deficit carried into it: the shortfall of all older intervals together.
+    Like the original dss, the planner adds it to the allowance of *every* younger
+    interval and never uses it up (an over-full interval does not consume it)."""
+
+    @property
+    def allowed(self) -> int:
+        """What it may hold before one of its snapshots is redundant."""
+        return self.desired + self.carried
+
+    @property
+    def excess(self) -> int:
+        """How many of its snapshots are redundant (before protected ones are spared)."""
+        return max(0, self.held - self.allowed)
+
+
+def interval_rows(
+    snapshots: Sequence[SnapshotName], now: int, unit: int, num_intervals: int
+) -> list[IntervalRow]:
+    """Every interval ``0 .. n-1`` with its desired and held counts and the deficit
+    carried into it, exactly as :func:`redundant` computes them (complete snapshots
+    only)."""
+    held = [0] * num_intervals
+    for s in snapshots:
+        if s.complete and s.creation <= now:
+            k = interval_of(s.creation, now, unit)
+            if k < num_intervals:
+                held[k] += 1
+    carried = [0] * num_intervals
+    missing = 0
+    for k in range(num_intervals - 1, -1, -1):
+        carried[k] = missing
+        missing += max(0, desired(k, num_intervals) - held[k])
+    return [
+        IntervalRow(k, k * unit, (k + 1) * unit, desired(k, num_intervals), held[k], carried[k])
+        for k in range(num_intervals)
+    ]

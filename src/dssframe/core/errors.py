@@ -16,6 +16,15 @@ class DssError(Exception):
 
     exit_code = 1
     """The exit status of ``dss`` when this error ends a command."""
+    reported = False
+    """True when the failure was told already -- its failure event's log line names
+    the cause -- so the command line does not print it a second time."""
+
+    def told(self) -> DssError:
+        """This error, marked :attr:`reported` (``raise error.told()`` after the
+        failure event went out)."""
+        self.reported = True
+        return self
 
 
 class ConfigError(DssError):

@@ -109,6 +109,11 @@ class EventKind(enum.Enum):
                           than ``hook-timeout`` and was killed   ``pre-create-hook``), ``error``;
                                                                  ``source`` and ``destination`` as
                                                                  configured
+    ``snapshot-stale``    *failure*: ``dss run``: a job's newest ``reason`` and ``error`` (the same
+                          complete snapshot (with none: the      text: ``no complete snapshot for
+                          loop's start) became older than its    2d 3h (stale-after = 1d)``),
+                          ``stale-after``; once, until a         ``snapshot`` (the newest complete
+                          snapshot is complete again             name; None: there is none)
     ===================== ====================================== ===================================
 
     A removal's ``reason`` is the value of its :class:`~dssframe.core.retention.Reason`.
@@ -130,6 +135,7 @@ class EventKind(enum.Enum):
     LOCK_REFUSED = "lock-refused"  # another dss holds the destination's lock
     HOOK_TIMEOUT = "hook-timeout"  # ``reason``: the hook; it was killed
     REMOVE_REFUSED = "remove-refused"  # the removal gate kept a snapshot a plan named
+    SNAPSHOT_STALE = "snapshot-stale"  # no complete snapshot within stale-after
 
     @property
     def is_failure(self) -> bool:
@@ -143,6 +149,7 @@ _FAILURES = {
     EventKind.NO_SPACE,
     EventKind.LOCK_REFUSED,
     EventKind.HOOK_TIMEOUT,
+    EventKind.SNAPSHOT_STALE,
 }
 
 
@@ -187,3 +194,25 @@ class Event(NamedTuple):
     run)."""
     api_version: int = EVENT_API_VERSION
     """The :data:`EVENT_API_VERSION` of the code that made the event."""
+    job: str = ""
+    """The name of the job (a ``[[job]]`` table's ``name``; "" for a config without
+    jobs). One ``dss run`` may run many jobs: a notifier whose settings differ per job
+    keeps what ``dssframe_configure`` gave it per ``config.name`` and looks it up by
+    this."""
+
+    def describe(self) -> str:
+        """The event in one line, as dss logs it: the kind, the snapshot, the reason in
+        parentheses (unless it is the error), the duration, then the error after a
+        colon --
+        ``create-failed 1700000000-incomplete in 2.0s: rsync exit 12: ...``."""
+        parts = [self.kind.value]
+        if self.snapshot:
+            parts.append(self.snapshot)
+        if self.reason and self.reason != self.error:
+            parts.append(f"({self.reason})")
+        if self.duration is not None:
+            parts.append(f"in {self.duration:.1f}s")
+        if self.dry_run:
+            parts.append("[dry run]")
+        text = " ".join(parts)
+        return f"{text}: {self.error}" if self.error else text

@@ -4,6 +4,30 @@ are warned about.
 
 Pure: the values alone. What needs the file system (nesting by real path, modes,
 mounts) is :mod:`dssframe.engine.preflight`.
+
+Each ``rsync-option`` value is one rsync argument, passed as written: dss never splits
+a value (``--exclude=My Documents`` is one argument, and must stay one). A value that is
+evidently several arguments glued by whitespace is refused instead of reaching rsync,
+which would fail with an obscure error. The rule reads a word as rsync's option parser
+does, and only a word in option position (not the separate value of the option before
+it, not after ``--``) is judged; it is refused when its whitespace falls
+
+- in a long option's name, before any ``=``: ``--exclude *.tmp``, ``--rsh ssh``,
+  ``--delete -v`` (rsync: "unknown option");
+- in a short-option cluster, before a letter that takes a value: ``-H -A -X``,
+  ``-a --numeric-ids``, ``-a foo`` (rsync: "unknown option");
+- right after a value-taking short letter other than ``-e`` and ``-@``:
+  ``-f - *.tmp``, ``-T /tmp`` (rsync takes the value with its leading space and fails
+  on it: "Unknown filter rule:  - *.tmp").
+
+Whitespace in a value is left alone: after ``=`` (``--rsh=ssh -p 2222``,
+``--filter=- *.tmp``, ``--exclude=a -b``), in the rest of a cluster after a value-taking
+letter (``-f- *.tmp``, ``-essh -p 22``), and ``-e ssh -p 22``: rsync splits a remote-shell
+command at whitespace itself, so that one word works exactly like ``-e``, ``ssh -p 22``
+(and ``-@ 1`` works like ``-@1``). So nothing rsync would accept is refused: each
+refused form is one on which rsync's own parsing fails. The message names the value
+and shows the arguments separated (a value-taking option gets the rest of the text as
+its value), for the config file and for the command line.
 """
 
 from __future__ import annotations
@@ -64,6 +88,10 @@ LONG_WITH_VALUE = frozenset(
 )  # fmt: skip
 #: rsync's short options that take a value: the rest of the cluster, or the next word.
 SHORT_WITH_VALUE = frozenset("efBTM@")
+#: Of those, the ones whose value may begin with whitespace: rsync splits ``-e``'s
+#: remote-shell command itself and reads ``-@``'s number with strtol, so ``-e ssh -p 22``
+#: and ``-@ 1`` work as one word (``-f - *.tmp``, ``-T /tmp``, ``-B 1k``, ``-M --foo`` fail).
+SPACED_VALUE_OK = frozenset("e@")
 
 
 def rsync_option_problem(options: Iterable[str]) -> str | None:
@@ -72,11 +100,15 @@ def rsync_option_problem(options: Iterable[str]) -> str | None:
     Reads them as rsync's option parser does: ``--opt=VALUE``, a separate value word
     after an option that takes one, short-option clusters (``-avn``) whose
     value-taking letter (``-e``, ``-f``, ...) ends the cluster, and ``--`` ending the
-    options."""
+    options. A word in option position that is several arguments glued by whitespace
+    is refused too (:func:`glued_problem`)."""
     words = iter(options)
     for word in words:
         if word == "--":
             return None
+        glued = glued_problem(word)
+        if glued is not None:
+            return glued
         if word.startswith("--"):
             name, eq, _ = word.partition("=")
             if name in REFUSED_LONG:
@@ -94,6 +126,75 @@ def rsync_option_problem(options: Iterable[str]) -> str | None:
                         next(words, None)  # -e ssh: the next word is the value
                     break  # -f'- n': the rest of the cluster is the value
     return None
+
+
+def glued_problem(word: str) -> str | None:
+    """Why ``word``, an rsync-option word in option position, is evidently several
+    arguments glued by whitespace, or None (the rule is in the module's docstring)."""
+    if not word.startswith("-") or not any(c.isspace() for c in word):
+        return None
+    why: str | None = None
+    if word.startswith("--"):
+        if any(c.isspace() for c in word.partition("=")[0]):
+            why = "which rsync would refuse as an unknown option"
+    else:
+        for index, letter in enumerate(word[1:], 1):
+            if letter.isspace():
+                why = "which rsync would refuse as an unknown option"
+                break
+            if letter in SHORT_WITH_VALUE:
+                if letter not in SPACED_VALUE_OK and word[index + 1 : index + 2].isspace():
+                    value = word[index + 1 :]
+                    why = f"in which rsync would take {_quoted(value)} as the value of -{letter}"
+                break
+    if why is None:
+        return None
+    import shlex  # only for the message
+
+    separate = _separate(word)
+    toml = ", ".join(_quoted(w) for w in separate)
+    line = " ".join(shlex.quote(f"--rsync-option={w}") for w in separate)
+    return (
+        f"{_quoted(word)} is one rsync argument, {why} (dss passes each value to rsync "
+        f"as written, never split): give each argument its own value, "
+        f"rsync-option = [{toml}] in the config file, or {line} on the command line"
+    )
+
+
+def _separate(word: str) -> list[str]:
+    """``word`` as the separate arguments it evidently stands for: split at whitespace,
+    except that an option taking a separate value gets the rest of the text as it."""
+    words: list[str] = []
+    parts = word.split(None, 1)
+    while parts:
+        head = parts[0]
+        words.append(head)
+        if len(parts) == 1:
+            break
+        if _takes_next_word(head):
+            words.append(parts[1])  # --exclude My Documents: one pattern
+            break
+        parts = parts[1].split(None, 1)
+    return words
+
+
+def _takes_next_word(word: str) -> bool:
+    """Whether the option ``word`` takes the next word as its value."""
+    if word.startswith("--"):
+        return "=" not in word and word in LONG_WITH_VALUE
+    if not word.startswith("-"):
+        return False
+    for index, letter in enumerate(word[1:], 1):
+        if letter in SHORT_WITH_VALUE:
+            return index == len(word) - 1
+    return False
+
+
+def _quoted(text: str) -> str:
+    """``text`` as a TOML string (escaped: an error message stays one line)."""
+    from dssframe.core.config import toml_value
+
+    return toml_value(text)
 
 
 def relative_path_error(key: str, value: str) -> ConfigError:

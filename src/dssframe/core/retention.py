@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from dssframe.core.naming import SnapshotName
 
@@ -189,3 +189,25 @@ def resumable(snapshots: Sequence[SnapshotName], resume: bool) -> int | None:
         return None
     newest = snapshots[-1]
     return newest.creation if newest.incomplete else None
+
+
+def schedule_period(policy: Any, unit: int, num_intervals: int, now: int) -> int:
+    """Seconds between two snapshots on the configured schedule: what the retention
+    policy's ``next_due`` answers for a snapshot taken at the start of a period (asked
+    twice, so that a calendar policy like gfs answers a whole period: ``keep-hourly``
+    3600), else the original dss's spacing ``unit-interval / 2^(num-intervals - 1)``
+    (the builtin ``dyadic`` policy's answer too)."""
+    from dssframe.core import naming
+
+    def due_after(epoch: int) -> int | None:
+        snapshot = naming.parse(naming.complete_name(epoch, epoch))
+        if snapshot is None or not isinstance(policy, SchedulingPolicy):
+            return None
+        due = policy.next_due([snapshot], epoch, 0)
+        return None if due is None or int(due) <= epoch else int(due)
+
+    first = due_after(now)
+    second = due_after(first) if first is not None else None
+    if first is None or second is None:
+        return dss_spacing(unit, num_intervals)
+    return second - first

@@ -11,6 +11,7 @@ in a busy loop (every WAIT ends later than now, every failure sets a retry time)
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import os
@@ -28,7 +29,8 @@ from dssframe.core import schedule
 from dssframe.core.config import Config
 from dssframe.core.errors import ConfigError, DssError
 from dssframe.core.events import EventKind
-from dssframe.core.retention import Removal, RetentionPolicy
+from dssframe.core.naming import SnapshotName
+from dssframe.core.retention import Removal, RetentionPolicy, schedule_period
 from dssframe.core.transport import CopyResult, Outcome
 from dssframe.engine import runner
 from dssframe.engine.job import CreateDeferred, CreatePlan, Job, reason_text
@@ -57,7 +59,7 @@ DEFERRAL_REPORT_INTERVAL = 3600
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD)
 
 
-class _Exit(Exception):
+class LoopExit(Exception):
     """Leave the run loop with a reason (for the exit hook) and an exit status."""
 
     def __init__(self, reason: str, code: int) -> None:
@@ -86,6 +88,7 @@ class _Setup:
     policy: RetentionPolicy
     settings: schedule.Settings
     thresholds: diskspace.Thresholds
+    stale_after: int
 
 
 def reload_config(explicit: str | None, overrides: Mapping[str, Any]) -> Config:
@@ -99,10 +102,32 @@ def reload_config(explicit: str | None, overrides: Mapping[str, Any]) -> Config:
     return configfile.build(values, weaker, path if exists else None)
 
 
-def default_logfile() -> str:
+def default_logfile(dest_dir: str) -> str:
+    """The log file of ``dss run --daemon`` on ``dest_dir`` when ``logfile`` is not
+    set: one per destination, ``<state dir>/logs/<dest-dir as a name>.log``."""
     from dssframe.store.dirs import state_dir
 
-    return os.path.join(state_dir(), "dss.log")
+    return os.path.join(state_dir(), "logs", logfile_name(dest_dir))
+
+
+def logfile_name(dest_dir: str) -> str:
+    """``/srv/backup/web 1`` -> ``srv-backup-web_1-<8 hex digits>.log``: readable,
+    safe as one file name, and distinct for distinct real paths (the digits hash the
+    real path, whose ``-`` and ``_`` the readable part may blur)."""
+    import hashlib
+    import re
+
+    real = os.path.realpath(dest_dir)
+    readable = re.sub(r"[^A-Za-z0-9._-]", "_", real.strip("/").replace("/", "-"))[:80]
+    digest = hashlib.sha256(os.fsencode(real)).hexdigest()[:8]
+    return f"{readable or 'root'}-{digest}.log"
+
+
+def config_toml(config: Config) -> str:
+    """``config`` as TOML, exactly as ``dss config show`` prints it."""
+    from dssframe.core.config import plugins_to_toml, to_toml
+
+    return to_toml(config.effective()) + plugins_to_toml(config.plugins)
 
 
 class RunLoop:
@@ -113,17 +138,22 @@ class RunLoop:
         self,
         config: Config,
         host: PluginHost,
-        reload: Callable[[], Config],
+        reload: Callable[[], Config] | None = None,
         *,
         clock: Callable[[], float] = time.time,
         measure: Callable[[str], diskspace.DiskSpace] = diskspace.measure,
-        logfile: str | None = None,
     ) -> None:
         self.host = host
         self.clock = clock
         self.measure = measure
-        self.logfile = logfile
         self._reload_config = reload
+        #: Whether a copy may start now (a fleet's ``max-parallel``); False queues it.
+        self.may_create: Callable[[], bool] = lambda: True
+        #: A due copy waits for :attr:`may_create`.
+        self.queued = False
+        #: No complete snapshot younger than stale-after (reported once per episode).
+        self.stale = False
+        self.newest_complete: SnapshotName | None = None
         self.setup = self._build(config)
         self.dest_dir = self.setup.job.store.dest_dir
         self.state_file = control.state_path(self.dest_dir)
@@ -141,6 +171,9 @@ class RunLoop:
         self.decision: schedule.Decision | None = None
         self.reloads = 0
         self.started = self.now()
+        #: Staleness counts from here when there is no complete snapshot (a fleet
+        #: keeps its first start across a job's restarts).
+        self.watched_since = self.started
         self.pending: list[int] = []
         self._wake_fd = -1
 
@@ -151,12 +184,16 @@ class RunLoop:
         job.clock = self.clock
         # The scheduler applies keep-redundant itself: low space needs the redundant ones.
         policy = self.host.retention(config._replace(keep_redundant=False))
+        stale_after = config.stale_after or 2 * schedule_period(
+            policy, config.unit_interval, config.num_intervals, self.now()
+        )
         return _Setup(
             config,
             job,
             policy,
             schedule.Settings.from_config(config),
             diskspace.Thresholds.from_config(config),
+            stale_after,
         )
 
     @property
@@ -175,9 +212,21 @@ class RunLoop:
         return math.ceil(self.clock() + self.setup.settings.retry_delay)
 
     def _reload(self) -> None:
+        assert self._reload_config is not None
+        try:
+            config = self._reload_config()
+        except (DssError, OSError) as exc:
+            log.error("reload rejected, keeping the old configuration: %s", exc)
+            return
+        self.apply(config)
+
+    def apply(self, config: Config) -> bool:
+        """Use ``config`` from now on (a reload): a running copy goes on as it started;
+        the retention, thresholds, hooks and plugins are the new ones. Refused (False,
+        logged, the old configuration kept) when it is invalid or moves dest-dir."""
         old = self.setup
         try:
-            config = self.host.apply_settings(self._reload_config())
+            config = self.host.apply_settings(config)
             same = os.path.realpath(config.require("dest-dir")) == os.path.realpath(self.dest_dir)
             if not same:
                 raise ConfigError("dest-dir cannot change while dss runs; restart it instead")
@@ -187,15 +236,15 @@ class RunLoop:
             log.error("reload rejected, keeping the old configuration: %s", exc)
             with contextlib.suppress(DssError):
                 self.host.configure(old.config)
-            return
+            return False
         self.setup = new
         self.reloads += 1
         if config.loglevel != old.config.loglevel:
-            logs.setup(config.loglevel, self.logfile)
+            logs.set_level(config.loglevel)
         log.log(logs.NOTICE, "configuration reloaded from %s", config.path or "(no file)")
-        for key, value in config.effective().items():
-            log.info("  %s = %r", key, value)
-        log.info("state: %s", self._state())
+        log.info("configuration now:\n%s", config_toml(config).rstrip("\n"))
+        log.info("state: %s", json.dumps(self._state(), sort_keys=True))
+        return True
 
     # --- the loop --------------------------------------------------------------------
 
@@ -234,33 +283,32 @@ class RunLoop:
         try:
             while True:
                 self._step()
-        except _Exit as stop:
+        except LoopExit as stop:
             reason, code = stop.reason, stop.code
         except (DssError, OSError) as exc:
             reason, code = f"error: {exc}", 1
-            log.error("%s", reason)
         except BaseException as exc:
             self._begin_stop()
-            self._stop_child()
-            self._exiting(f"internal error: {type(exc).__name__}: {exc}")
+            self.stop_copy()
+            self._exiting(f"internal error: {type(exc).__name__}: {exc}", failed=True)
             raise
         self._begin_stop()
-        self._stop_child()
-        self._exiting(reason)
+        self.stop_copy()
+        self._exiting(reason, failed=code != 0)
         return code
 
-    def _exiting(self, reason: str) -> None:
-        """The exit hook and the RUN_EXITING event, bounded by the stop deadlines; the
-        final state file."""
-        log.log(logs.NOTICE, "exiting: %s", reason)
+    def _exiting(self, reason: str, failed: bool) -> None:
+        """The exit hook and the RUN_EXITING event (its log line is the one line saying
+        that dss stops: a notice, or with ``failed`` an error naming the cause),
+        bounded by the stop deadlines; the final state file."""
         began = self._begin_stop()
         self.host.stop_by(began + EXIT_EVENT_WITHIN)
-        self.job.event(EventKind.RUN_EXITING, reason=reason)
+        self.job.event(EventKind.RUN_EXITING, reason=reason, error=reason if failed else None)
         self.host.close()  # every event delivered, or the deadline passed
         left = began + EXIT_EVENT_WITHIN - time.monotonic()
         if not self.host.wait_stopped(max(0.0, left)):
             log.error("a hook is still running as dss exits")
-        self._save(exit_reason=reason)
+        self.save(exit_reason=reason)
 
     #: When the stop began (``time.monotonic()``), None while the loop runs.
     _stop_began: float | None = None
@@ -279,22 +327,51 @@ class RunLoop:
 
     def _step(self) -> None:
         self._handle_signals()
+        until = self.advance()
+        if until is not None:
+            self._sleep(until)
+
+    def advance(self) -> int | None:
+        """One step of this destination's work: reap a finished copy, read the free
+        space, ask the scheduler, act, write the state file. The time to sleep until
+        before the next step, or None to take it at once (something was done). A copy
+        that is due while :attr:`may_create` says no is queued: the step ends, and the
+        next one (when a copy ends) asks again."""
         self._reap()
         self._check_space()
         decision = self.decision = self.decide()
         log.debug("decision: %s", decision)
+        self._check_stale()
+        self.queued = False
         if decision.action is schedule.Action.REMOVE:
             assert decision.removal is not None
             self._remove(decision.removal)
         elif decision.action in (schedule.Action.CREATE, schedule.Action.RESUME):
+            if not self.may_create():
+                self.queued = True
+                self.save()
+                return self.now() + schedule.MAX_SLEEP
             self._create(decision)
         else:
             if decision.action is schedule.Action.NO_SPACE:
                 self._report_no_space()
-            self._save()
-            self._sleep(decision.until)
-            return
-        self._save()
+            self.save()
+            return self._reap_due(decision.until)
+        self.save()
+        return None
+
+    def _reap_due(self, until: int | None) -> int | None:
+        """``until``, or sooner: the second a finished copy can be named in."""
+        child = self.child
+        if child is None or child.process.poll() is None:
+            return until
+        second = child.plan.creation + 1
+        return second if until is None else min(until, second)
+
+    @property
+    def copying(self) -> bool:
+        """Whether this loop's copy process is running (not: finished, not yet named)."""
+        return self.child is not None and self.child.process.poll() is None
 
     def decide(self) -> schedule.Decision:
         """What the scheduler says now, from the destination, the pins and what the loop
@@ -314,6 +391,8 @@ class RunLoop:
             pinned=active_pins(self.dest_dir, now),
         )
         snapshots = self.job.store.scan(now)
+        complete = [snapshot for snapshot in snapshots if snapshot.complete]
+        self.newest_complete = complete[-1] if complete else None
         return schedule.decide(now, snapshots, self.setup.policy, self.setup.settings, activity)
 
     def _sleep(self, until: int | None) -> None:
@@ -357,10 +436,10 @@ class RunLoop:
         while self.pending:
             signum = self.pending.pop(0)
             if signum == signal.SIGHUP:
-                log.log(logs.NOTICE, "SIGHUP: re-reading the configuration")
+                log.debug("SIGHUP: re-reading the configuration")
                 self._reload()
             else:
-                raise _Exit(f"caught signal {signal.Signals(signum).name}", 0)
+                raise LoopExit(f"caught signal {signal.Signals(signum).name}", 0)
 
     # --- disk space -------------------------------------------------------------------
 
@@ -372,8 +451,7 @@ class RunLoop:
             return
         shortages = diskspace.shortages(space, self.setup.thresholds)
         low = bool(shortages)
-        if low and not self.low:
-            log.warning("disk space low: %s", "; ".join(shortages))
+        if low and not self.low:  # the event's line says it
             self.job.event(EventKind.DISK_SPACE_LOW, reason="; ".join(shortages))
         elif self.low and not low:
             log.log(logs.NOTICE, "disk space is sufficient again")
@@ -391,14 +469,39 @@ class RunLoop:
             child.process.send_signal(signal.SIGCONT)
             child.stopped = False
 
+    def _check_stale(self) -> None:
+        """A SNAPSHOT_STALE event when the newest complete snapshot (or, with none, the
+        start of this loop) becomes older than ``stale-after``: once, until a snapshot
+        is complete again."""
+        newest = self.newest_complete
+        since = self.watched_since
+        if newest is not None and newest.completion is not None:
+            since = newest.completion
+        age = self.now() - since
+        stale = age > self.setup.stale_after
+        if stale and not self.stale:
+            from dssframe.core.durations import humane
+
+            if newest is None:
+                reason = f"no complete snapshot since dss run started {humane(age)} ago"
+            else:
+                reason = f"no complete snapshot for {humane(age)}"
+            reason += f" (stale-after = {humane(self.setup.stale_after)})"
+            self.job.event(
+                EventKind.SNAPSHOT_STALE,
+                reason=reason,
+                error=reason,
+                snapshot=newest.name if newest is not None else None,
+            )
+        self.stale = stale
+
     def _report_no_space(self) -> None:
         if self.no_space_reported:
             return
         self.no_space_reported = True
         reason = "; ".join(self.shortages) or "disk space low"
         message = f"disk space low and nothing removable ({reason})"
-        log.critical("%s", message)
-        self.job.event(EventKind.NO_SPACE, reason=reason, error=message)
+        self.job.event(EventKind.NO_SPACE, reason=reason, error=message)  # its line says it
 
     # --- creating --------------------------------------------------------------------
 
@@ -408,7 +511,7 @@ class RunLoop:
             # The backup disk went away while we ran: never fill the file system below.
             message = f"dest-dir {self.dest_dir} is no longer a mount point (option mountpoint)"
             self.job.event(EventKind.CREATE_FAILED, error=message)
-            self._failed(message)
+            self._failed(DssError(message).told())
             return
         try:
             plan = self.job.begin_create(progress=False, notify_deferral=False)
@@ -419,16 +522,16 @@ class RunLoop:
                 self.last_deferral_report = now
                 veto = str(exc).removeprefix("snapshot creation deferred: ")
                 self.job.event(EventKind.CREATE_DEFERRED, reason=veto)
-                log.warning(
-                    "%s (retrying every %ds, reported at most once an hour)",
-                    exc,
+                log.log(
+                    logs.NOTICE,
+                    "retrying every %ds; a lasting veto is reported at most once an hour",
                     self.setup.settings.retry_delay,
                 )
             else:
                 log.debug("%s", exc)
             return
         except DssError as exc:
-            self._failed(str(exc))
+            self._failed(exc)
             return
         self.last_deferral_report = None
         try:
@@ -437,7 +540,7 @@ class RunLoop:
             try:
                 self.job.finish_create(plan, CopyResult(Outcome.ERROR, 127, str(exc)))
             except DssError as err:
-                self._failed(str(err))
+                self._failed(err)
             return
         self.child = Child(plan, process, runner.collect_stderr(process), now)
         how = decision.action.value if plan.reuse is None else plan.reuse_reason
@@ -453,6 +556,11 @@ class RunLoop:
         child = self.child
         if child is None or child.process.poll() is None:
             return
+        if self.clock() < child.plan.creation + 1:
+            # A snapshot never completes in its creation second (names must not
+            # collide): it is named in the next one, when the loop wakes (no sleep here:
+            # a fleet's other jobs go on meanwhile).
+            return
         self.child = None
         status = child.process.returncode
         stderr = child.stderr(5.0)
@@ -460,7 +568,7 @@ class RunLoop:
         try:
             snapshot = self.job.finish_create(child.plan, result)
         except DssError as exc:
-            self._failed(str(exc), child.plan, status)
+            self._failed(exc, child.plan, status)
             return
         self.failures = 0
         self.retry_at = 0
@@ -476,8 +584,11 @@ class RunLoop:
         }
 
     def _failed(
-        self, message: str, plan: CreatePlan | None = None, status: int | None = None
+        self, error: DssError, plan: CreatePlan | None = None, status: int | None = None
     ) -> None:
+        """A failed create: count it, set the retry time, stop at ``max-rsync-errors``.
+        Its cause is logged once: by its failure event, or here when it had none."""
+        message = str(error)
         now = self.now()
         self.failures += 1
         delay = self.setup.settings.retry_delay
@@ -492,22 +603,27 @@ class RunLoop:
         }
         limit = self.config.max_rsync_errors
         if self.failures >= limit:
-            raise _Exit(
+            raise LoopExit(
                 f"{self.failures} consecutive snapshot failures (max-rsync-errors = {limit}); "
                 f"last: {message}",
                 1,
             )
-        log.warning(
-            "%s (failure %d of %d in a row; retrying in %ds)", message, self.failures, limit, delay
-        )
+        retrying = f"failure {self.failures} of {limit} in a row; retrying in {delay}s"
+        if error.reported:
+            log.log(logs.NOTICE, "%s", retrying)
+        else:
+            log.warning("%s (%s)", message, retrying)
 
-    def _stop_child(self) -> None:
-        """Stop rsync cleanly; its incomplete directory stays and will be resumed."""
+    def stop_copy(self, began: float | None = None) -> None:
+        """Stop rsync cleanly; its incomplete directory stays and will be resumed. It
+        gets SIGTERM, and SIGKILL ``STOP_TIMEOUT`` after ``began`` (``time.monotonic()``;
+        default: the run loop's stop, which this begins)."""
         child = self.child
         if child is None:
             return
-        if child.process.poll() is not None:
-            with contextlib.suppress(_Exit, DssError):
+        if child.process.poll() is not None:  # finished: named (in its next second)
+            time.sleep(max(0.0, min(1.0, child.plan.creation + 1 - self.clock())))
+            with contextlib.suppress(LoopExit, DssError):
                 self._reap()
             return
         self.child = None
@@ -516,7 +632,7 @@ class RunLoop:
         child.process.send_signal(signal.SIGTERM)
         if child.stopped:
             child.process.send_signal(signal.SIGCONT)
-        began = self._begin_stop()
+        began = self._begin_stop() if began is None else began
         grace = max(began + STOP_TIMEOUT - time.monotonic(), MIN_RSYNC_GRACE)
         try:
             child.process.wait(grace)
@@ -554,6 +670,8 @@ class RunLoop:
         decision = self.decision
         if self.child is not None:
             return "creating (suspended: disk space low)" if self.child.stopped else "creating"
+        if self.queued:
+            return "queued (max-parallel copies running)"
         if decision is None:
             return "starting"
         if decision.action is schedule.Action.NO_SPACE:
@@ -588,6 +706,7 @@ class RunLoop:
             }
         disk = diskspace.record(self.space, self.setup.thresholds, self.shortages)
         return {
+            "job": self.config.name,
             "pid": os.getpid(),
             "running": exit_reason is None,
             "dest_dir": self.dest_dir,
@@ -600,6 +719,9 @@ class RunLoop:
             "next_action": next_action,
             "retry_at": self.retry_at or None,
             "consecutive_failures": self.failures,
+            "stale": self.stale,
+            "stale_after": self.setup.stale_after,
+            "newest_complete": self.newest_complete.name if self.newest_complete else None,
             "last_result": self.last_result,
             "last_removal": self.last_removal,
             "disk": disk,
@@ -611,7 +733,8 @@ class RunLoop:
             },
         }
 
-    def _save(self, exit_reason: str | None = None) -> None:
+    def save(self, exit_reason: str | None = None) -> None:
+        """Write the state file (``exit_reason``: the loop has ended, and why)."""
         try:
             control.write_state(self.state_file, self._state(exit_reason))
         except OSError as exc:

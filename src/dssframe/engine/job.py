@@ -143,6 +143,7 @@ class Job:
                 self.now(),
                 source=self.transport.source_display() if self.config.source_dir else "",
                 destination=self.store.dest_dir,
+                job=self.config.name,
                 **fields,  # type: ignore[arg-type]
             )
         )
@@ -269,7 +270,10 @@ class Job:
     # --- effects -------------------------------------------------------------------
 
     def create(self, progress: bool = False) -> SnapshotName:
-        """Make one snapshot, blocking; on failure the incomplete dir stays for a resume."""
+        """Make one snapshot, blocking; on failure the incomplete dir stays for a resume.
+        Refused before anything is touched when the destination's free space is below
+        the thresholds (``dss run`` removes snapshots then; a one-shot create does not)."""
+        self._fail_before_copy(self._low_space())
         plan = self.begin_create(progress, announce=False)
         try:
             process = runner.start(plan.argv, plan.request.progress)
@@ -402,7 +406,7 @@ class Job:
                 duration=float(self.now() - plan.creation),
                 stats=stats,
             )
-            raise TransportError(f"snapshot {plan.name} failed: {result.message}", result)
+            raise TransportError(f"snapshot {plan.name} failed: {result.message}", result).told()
         if result.message:
             log.warning("%s", result.message)
         completion = self._completion_time(plan.creation)
@@ -432,7 +436,26 @@ class Job:
         if problem is None:
             return
         self.event(EventKind.CREATE_FAILED, error=problem)
-        raise (ConfigError if usage else DssError)(problem)
+        raise (ConfigError if usage else DssError)(problem).told()
+
+    def _low_space(self) -> str | None:
+        """Why the destination's free space is below ``min-free-mb``,
+        ``min-free-percent`` or ``min-free-percent-inodes``; None when it is not (or
+        cannot be read: the copy will tell)."""
+        from dssframe.store import diskspace
+
+        try:
+            space = diskspace.measure(self.store.dest_dir)
+        except OSError:
+            return None
+        found = diskspace.shortages(space, diskspace.Thresholds.from_config(self.config))
+        if not found:
+            return None
+        return (
+            f"disk space low on dest-dir {self.store.dest_dir} ({'; '.join(found)}): "
+            "nothing was copied (dss prune removes outdated snapshots; lower min-free-mb "
+            "or min-free-percent to copy anyway)"
+        )
 
     def _empty_source(self, reference: SnapshotName | None) -> str | None:
         """An empty local source while the reference holds files: an unmounted disk,
@@ -464,12 +487,13 @@ class Job:
         )
         if problem is None:
             return
-        self.event(EventKind.CREATE_FAILED, error=problem)
-        raise ConfigError(
+        message = (
             f"the reference snapshot {reference.name} {problem}; "
             "add or remove the trailing slash of source-dir to keep the layout, or "
             "--force-layout to switch (that snapshot is then a full copy)"
         )
+        self.event(EventKind.CREATE_FAILED, error=message)
+        raise ConfigError(message).told()
 
     def _reference_source(self, reference: SnapshotName) -> str | None:
         """The source the reference was copied from, as its metadata recorded it."""
@@ -557,11 +581,13 @@ class Job:
                 self.event(
                     EventKind.REMOVE_FAILED, snapshot=snapshot.name, path=path, error=str(exc)
                 )
+                exc.told()
                 raise
         try:
             self.store.delete_tree(marked)
         except SnapshotError as exc:
             self.event(EventKind.REMOVE_FAILED, snapshot=snapshot.name, path=path, error=str(exc))
+            exc.told()
             raise
         self._forget(snapshot)
         self.event(

@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 
 #: At most this many changes are quoted when a restore refuses.
 QUOTED_CHANGES = 5
+#: The kinds of :class:`Change` a restore makes, in the order they are counted.
+CHANGE_KINDS = ("create", "change", "delete")
 
 
 @dataclass(frozen=True)
@@ -68,9 +70,33 @@ class RestoreResult:
     dry_run: bool
     changes: tuple[Change, ...] = ()  # only computed for a dry run
     safety_snapshot: str | None = None
-    current: bool = False  # the snapshot became current (the target is the source)
+    current: bool = False  # the snapshot became (dry run: would become) current
     notes: tuple[str, ...] = ()
     paths: tuple[str, ...] = ()  # the chosen paths (empty: the whole snapshot)
+    safety_planned: bool = False  # dry run: a safety snapshot would be taken first
+
+    def counts(self) -> dict[str, int]:
+        """How many entries the dry run would create, change and delete."""
+        return {kind: sum(c.kind == kind for c in self.changes) for kind in CHANGE_KINDS}
+
+    def to_json(self) -> dict[str, object]:
+        """``dss restore --json``: what was restored (or, dry run, what would be)."""
+        return {
+            "snapshot": self.snapshot,
+            "target": self.target,
+            "paths": list(self.paths),
+            "dry_run": self.dry_run,
+            "safety_snapshot": self.safety_snapshot,
+            "safety_snapshot_planned": self.safety_planned,
+            "current": self.current,
+            "changes": (
+                [{"kind": c.kind, "path": c.path, "item": c.item} for c in self.changes]
+                if self.dry_run
+                else None
+            ),
+            "counts": self.counts() if self.dry_run else None,
+            "notes": list(self.notes),
+        }
 
 
 def check_paths(root: str, paths: tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -381,7 +407,14 @@ def restore(
         else:
             notes.append(f"{snap.name} would become current")
         return RestoreResult(
-            snap.name, endpoint.display, True, tuple(changes), notes=tuple(notes), paths=chosen
+            snap.name,
+            endpoint.display,
+            True,
+            tuple(changes),
+            current=not chosen,
+            notes=tuple(notes),
+            paths=chosen,
+            safety_planned=safety_snapshot,
         )
 
     with _locked(store.dest_dir, True):

@@ -117,15 +117,17 @@ def start(argv: list[str], progress: bool) -> subprocess.Popen[bytes]:
 
 
 def _collect_stderr(stream: IO[bytes], sink: list[str], line: StatusLine | None = None) -> None:
+    """Keep the copy's stderr lines for its verdict, and log each at info: the
+    verdict's one line names the cause of a failure (``-v`` shows them all)."""
     for raw in stream:
         text = raw.decode(errors="replace").rstrip("\n")
         sink.append(text)
         if line is None:
-            log.warning("%s", text)
+            log.info("%s", text)
             continue
         with line.lock:  # the message gets a line of its own; the bar comes back after it
             line.clear()
-            log.warning("%s", text)
+            log.info("%s", text)
 
 
 class StatusLine:

@@ -110,6 +110,14 @@ def dssframe_event(event: Event) -> None:
     at most in all (:mod:`dssframe.plugins.notify`). Return value ignored. An exception
     raised here is logged and never changes the outcome of the snapshot or removal the
     event reports.
+
+    Several jobs: ``event.job`` names the job the event belongs to (a ``[[job]]``
+    table's ``name``; ``""`` for a config without jobs). A notifier whose settings
+    differ per job looks them up by ``event.job`` in what :func:`dssframe_configure`
+    gave it per ``config.name``, never in "the configuration last received": delivery is
+    asynchronous, so by the time an event of one job is delivered the plugin may have
+    been configured for the next job already (and events of several jobs may be queued
+    in between).
     """
 
 
@@ -142,6 +150,17 @@ def dssframe_pre_remove(config: Config, path: str) -> str | None:
 def dssframe_configure(config: Config, notify: Notify) -> None:
     """Receive the effective configuration: called once after it is loaded, before
     any snapshot work, and again after the run loop re-read it (SIGHUP).
+
+    Called once per job: a config file may hold several jobs (``[[job]]`` tables, the
+    top-level keys their defaults, ``[plugins.X]`` merged key by key with a job's
+    ``[job.plugins.X]``) and one ``dss run`` runs them all, calling this hook with a
+    job's configuration before that job's work -- again and again, the jobs
+    interleaved. ``config.name`` is the job's name (``""`` for a config without jobs).
+    Key per-job state by ``config.name`` (the latest call for a name replaces it) and
+    pick it in :func:`dssframe_event` by ``event.job``; keeping one module-wide
+    configuration would hand one job's events to another job's settings. This hook
+    runs on the main thread, events on delivery threads: guard the per-job mapping, or
+    replace an immutable one with a single assignment.
 
     Plugins that need options outside the veto hooks (e.g. the shell hooks run on an
     event) keep what they need from here. ``notify(event)`` hands an

@@ -51,6 +51,9 @@ DEFAULT_PLUGINS = {
     "hooks": "dssframe.builtin.shell_hooks",
 }
 
+#: The builtin notifier that logs each event: called at once, not in the background.
+SYNCHRONOUS_NOTIFIER = "log_notify"
+
 #: Plugins of these origins are always enabled (entry points only when configured).
 ALWAYS_ENABLED = frozenset({"builtin", "-p", "test"})
 
@@ -430,6 +433,11 @@ class PluginHost:
         changes the outcome. Outside a command (a test, an embedding program) it
         returns once the event is delivered or its deadline passed."""
         names = self._notifiers()
+        if SYNCHRONOUS_NOTIFIER in names:
+            # dss's own log line: written now, in order with the other lines (and
+            # before the command's exit), never lost to a deadline; it only logs.
+            self._deliver(SYNCHRONOUS_NOTIFIER, event)
+            names = [name for name in names if name != SYNCHRONOUS_NOTIFIER]
         if not names:
             return
         if any(info.origin != "builtin" for info in self.infos):

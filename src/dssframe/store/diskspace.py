@@ -8,8 +8,7 @@ Low = free MiB < ``min-free-mb`` or free % < ``min-free-percent`` or free inodes
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from dssframe.core.config import Config
@@ -17,8 +16,11 @@ if TYPE_CHECKING:
 MIB = 1 << 20
 
 
-@dataclass(frozen=True, slots=True)
-class DiskSpace:
+# Named tuples, not dataclasses: a one-shot ``dss create`` checks the space before it
+# starts rsync, and importing dataclasses would cost it a few milliseconds.
+
+
+class DiskSpace(NamedTuple):
     """What statvfs says, as an unprivileged user sees it (``f_bavail``)."""
 
     total_mb: int
@@ -27,8 +29,9 @@ class DiskSpace:
     percent_free_inodes: float
 
 
-@dataclass(frozen=True, slots=True)
-class Thresholds:
+class Thresholds(NamedTuple):
+    """The free-space options: below any of them space is low (0 turns one off)."""
+
     min_free_mb: int = 100
     min_free_percent: int = 2
     min_free_percent_inodes: int = 0

@@ -3,6 +3,10 @@ chat, push services, webhooks; https://github.com/caronc/apprise).
 
 Configured under ``[plugins.apprise]``; see README.md. apprise is imported only when a
 notification is actually sent: importing it costs more than ``dss ls`` may take.
+
+Several jobs: ``dssframe_configure`` is called once per job of a ``dss run``; the
+validated table is kept per ``config.name`` and an event goes to the URLs of
+``event.job`` (:func:`routes_for`), its title naming the job.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from dssframe import hookimpl
@@ -41,7 +46,8 @@ SETTINGS = PluginSettings(
     settings=[
         Setting("urls", "list[str]", [], "apprise URLs told about every event"),
         Setting("on-failure", "list[str]", [],
-                "apprise URLs told about failures (create-failed, remove-failed, no-space)"),
+                "apprise URLs told about failures (create-failed, remove-failed, no-space, "
+                "snapshot-stale, ...)"),
         Setting("on-success", "list[str]", [],
                 "apprise URLs told when a snapshot was created or removed"),
         Setting("on-low-space", "list[str]", [],
@@ -103,9 +109,11 @@ def redact(url: str) -> str:
 
 
 def title(event: Event, prefix: str) -> str:
-    """``dss: snapshot created``, ``dss: create failed``, ..."""
+    """``dss: snapshot created``, ``dss: create failed``, ...; with the job when the
+    event names one: ``dss [home]: snapshot stale``."""
     words = event.kind.value.replace("-", " ")
-    return f"{prefix}: {words}" if prefix else words
+    head = " ".join(part for part in (prefix, f"[{event.job}]" if event.job else "") if part)
+    return f"{head}: {words}" if head else words
 
 
 def _duration(seconds: float) -> str:
@@ -119,8 +127,10 @@ def body(event: Event) -> str:
     """The plain-text message: one ``field: value`` line per known fact."""
     import socket  # lazily: plugin modules load on every dss command
 
-    lines = [f"host: {socket.gethostname()}",
-             f"time: {time.strftime('%Y-%m-%d %H:%M:%S %z', time.localtime(event.time))}"]
+    lines = [f"host: {socket.gethostname()}"]
+    if event.job:
+        lines.append(f"job: {event.job}")
+    lines.append(f"time: {time.strftime('%Y-%m-%d %H:%M:%S %z', time.localtime(event.time))}")
     if event.destination:
         lines.append(f"destination: {event.destination}")
     if event.source:
@@ -220,20 +230,44 @@ def deliver(urls: Sequence[str], subject: str, text: str, kind: str, timeout: fl
     return failed
 
 
-_routes: Routes | None = None
+class _Jobs(NamedTuple):
+    """The validated table of each job (``config.name``) and the one configured last;
+    replaced as a whole (one assignment), never changed: ``dssframe_configure`` runs
+    on the main thread, events on the delivery thread."""
+
+    by_name: Mapping[str, Routes]
+    last: Routes | None
+
+
+#: What dssframe_configure gave, per job (none yet: nothing is sent).
+_jobs = _Jobs(MappingProxyType({}), None)
 
 
 def configure(config: Config) -> Routes:
-    """Validate and keep ``config``'s ``[plugins.apprise]`` table."""
-    global _routes
-    _routes = Routes.from_table(config.plugins.get(SECTION))
-    return _routes
+    """Validate and keep ``config``'s ``[plugins.apprise]`` table as the one of its job
+    (``config.name``), replacing an earlier one of that name."""
+    global _jobs
+    routes = Routes.from_table(config.plugins.get(SECTION))
+    _jobs = _Jobs(MappingProxyType({**_jobs.by_name, config.name: routes}), routes)
+    return routes
+
+
+def routes_for(job: str) -> Routes | None:
+    """The table of ``job``; for ``""`` (an event that names no job) the one configured
+    last; None for a job never configured (its events go nowhere rather than to
+    another job's URLs)."""
+    jobs = _jobs
+    routes = jobs.by_name.get(job)
+    if routes is None and not job:
+        return jobs.last
+    return routes
 
 
 def notify(event: Event, routes: Routes | None = None) -> list[str]:
-    """Deliver ``event`` to the URLs configured for its kind (nothing for a dry run).
-    Returns the URLs that failed."""
-    routes = routes if routes is not None else _routes
+    """Deliver ``event`` to the URLs its job (:func:`routes_for`; ``routes``: these
+    instead) configured for its kind (nothing for a dry run). Returns the URLs that
+    failed."""
+    routes = routes if routes is not None else routes_for(event.job)
     if routes is None or event.dry_run:
         return []
     urls = routes.targets(event.kind)

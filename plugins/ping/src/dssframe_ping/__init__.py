@@ -3,10 +3,16 @@ snapshot (healthchecks.io, Uptime Kuma push monitors, ntfy, any HTTP endpoint).
 
 Configured under ``[plugins.ping]``; see README.md. ``create-started`` pings the start
 URL, ``snapshot-created`` the success URL, every failure kind (``event.kind.is_failure``:
-``create-failed``, ``remove-failed``, ``no-space``, ``lock-refused``, ``hook-timeout``)
-the failure URL, with the error line and the log tail (the last events this process
-heard) as the body. Requests go through the standard library's ``urllib.request``,
-imported only when a ping is sent; nothing is ever raised into dss.
+``create-failed``, ``remove-failed``, ``no-space``, ``lock-refused``, ``hook-timeout``,
+``snapshot-stale``) the failure URL, with the error line and the log tail (the last
+events this process heard of that job) as the body. Requests go through the standard
+library's ``urllib.request``, imported only when a ping is sent; nothing is ever raised
+into dss.
+
+Several jobs: ``dssframe_configure`` is called once per job of a ``dss run``; the
+validated table is kept per ``config.name`` and an event pings the URLs of
+``event.job`` (see :func:`pings_for`), so an event still queued when the next job is
+configured goes to its own job's monitor.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from dssframe import hookimpl
@@ -156,16 +163,8 @@ class Pings(NamedTuple):
 
 def describe(event: Event) -> str:
     """One line for an event: ``create-failed 1700000000-incomplete in 2.0s: rsync
-    exit 12: ...`` (the form of dss's own log lines)."""
-    parts = [event.kind.value]
-    if event.snapshot:
-        parts.append(event.snapshot)
-    if event.reason:
-        parts.append(f"({event.reason})")
-    if event.duration is not None:
-        parts.append(f"in {event.duration:.1f}s")
-    text = " ".join(parts)
-    return f"{text}: {event.error}" if event.error else text
+    exit 12: ...`` (dss's own log line, :meth:`Event.describe`)."""
+    return event.describe()
 
 
 def tail_line(event: Event) -> str:
@@ -190,8 +189,10 @@ def body(event: Event, tail: Iterable[str], limit: int = MAX_BODY) -> str:
     import socket  # lazily: plugin modules load on every dss command
 
     head = [event.error.strip() if event.error else describe(event),
-            f"host: {socket.gethostname()}",
-            f"event: {event.kind.value}"]
+            f"host: {socket.gethostname()}"]
+    if event.job:
+        head.append(f"job: {event.job}")
+    head.append(f"event: {event.kind.value}")
     if event.source:
         head.append(f"source: {event.source}")
     if event.destination:
@@ -260,28 +261,59 @@ def request(url: str, method: str, text: str, timeout: float) -> int:
         raise _Failure(f"{type(exc).__name__}: {exc}", True) from None
 
 
-#: The validated table (None: not configured, nothing is sent).
-_pings: Pings | None = None
-#: The log tail: one line per event heard, newest last.
-_tail: deque[str] = deque(maxlen=20)
-#: A ping failed and was warned about; further failures log at info level until one
-#: gets through (one warning per outage, not one per event).
-_failing = False
+class _Jobs(NamedTuple):
+    """The validated table of each job (``config.name``) and the name configured last;
+    replaced as a whole (one assignment), never changed: ``dssframe_configure`` runs
+    on the main thread, events on the delivery thread."""
+
+    by_name: Mapping[str, Pings]
+    last: str | None
+
+
+#: What dssframe_configure gave, per job (none yet: nothing is sent).
+_jobs = _Jobs(MappingProxyType({}), None)
+#: The log tail of each job: one line per event heard, newest last. Only the delivery
+#: thread (dssframe_event) touches it.
+_tails: dict[str, deque[str]] = {}
+#: The jobs whose ping failed and was warned about; further failures log at info
+#: level until one gets through (one warning per outage, not one per event).
+_failing: set[str] = set()
 
 
 def configure(config: Config) -> Pings:
-    """Validate and keep ``config``'s ``[plugins.ping]`` table (the tail survives a
-    reload, cut to the new ``tail-lines``)."""
-    global _pings, _tail
-    _pings = Pings.from_table(config.plugins.get(SECTION))
-    _tail = deque(_tail, maxlen=_pings.tail_lines)
-    return _pings
+    """Validate and keep ``config``'s ``[plugins.ping]`` table as the one of its job
+    (``config.name``; a reload replaces it; the job's tail survives, cut to the new
+    ``tail-lines`` when the next event is heard)."""
+    global _jobs
+    pings = Pings.from_table(config.plugins.get(SECTION))
+    jobs = _jobs
+    _jobs = _Jobs(MappingProxyType({**jobs.by_name, config.name: pings}), config.name)
+    return pings
 
 
-def send(ping: str, url: str, text: str, pings: Pings) -> bool:
+def pings_for(job: str) -> tuple[str, Pings] | None:
+    """``(job name, table)`` for an event of ``job``: that job's table; for ``""`` (an
+    event that names no job) the one configured last; None for a job never configured
+    (its events ping nothing rather than another job's monitor)."""
+    jobs = _jobs
+    pings = jobs.by_name.get(job)
+    if pings is not None:
+        return job, pings
+    if not job and jobs.last is not None:
+        return jobs.last, jobs.by_name[jobs.last]
+    return None
+
+
+def _tail_of(job: str, size: int) -> deque[str]:
+    tail = _tails.get(job)
+    if tail is None or tail.maxlen != size:
+        tail = _tails[job] = deque(tail or (), maxlen=size)
+    return tail
+
+
+def send(ping: str, url: str, text: str, pings: Pings, job: str = "") -> bool:
     """Ping ``url`` (retrying as configured); True when it got through. Failures are
-    logged (the URL redacted), never raised."""
-    global _failing
+    logged (the URL redacted), never raised; an outage is warned about once per job."""
     delay = RETRY_DELAY
     attempts = 0
     while True:
@@ -297,35 +329,49 @@ def send(ping: str, url: str, text: str, pings: Pings) -> bool:
                 delay *= 2
                 continue
             tries = f" after {attempts} attempts" if attempts > 1 else ""
-            if _failing:
-                log.info("ping: %s ping to %s failed%s: %s", ping, redact(url), tries, reason)
+            if job in _failing:
+                log.info("ping: %s%s ping to %s failed%s: %s", _of(job), ping, redact(url),
+                         tries, reason)
             else:
-                log.warning("ping: %s ping to %s failed%s: %s (further failures are logged "
-                            "at info level until a ping gets through)",
-                            ping, redact(url), tries, reason)
-                _failing = True
+                log.warning("ping: %s%s ping to %s failed%s: %s (further failures are "
+                            "logged at info level until a ping gets through)",
+                            _of(job), ping, redact(url), tries, reason)
+                _failing.add(job)
             return False
-        if _failing:
-            log.warning("ping: %s ping to %s got through again (HTTP %d)", ping, redact(url),
-                        status)
-            _failing = False
+        if job in _failing:
+            log.warning("ping: %s%s ping to %s got through again (HTTP %d)", _of(job), ping,
+                        redact(url), status)
+            _failing.discard(job)
         else:
             log.info("ping: %s ping to %s: HTTP %d", ping, redact(url), status)
         return True
 
 
+def _of(job: str) -> str:
+    """``job web1: `` for a log line, nothing for a config without jobs."""
+    return f"job {job}: " if job else ""
+
+
 def notify(event: Event, pings: Pings | None = None) -> bool | None:
-    """Remember ``event`` in the log tail and send its ping, if it has one; True when
-    sent, False when it failed, None when there was nothing to send."""
-    pings = pings if pings is not None else _pings
-    if pings is None or event.dry_run or event.api_version != EVENT_API_VERSION:
+    """Remember ``event`` in its job's log tail and send its ping, if it has one, to
+    the URLs of ``event.job`` (:func:`pings_for`; ``pings``: to those instead); True
+    when sent, False when it failed, None when there was nothing to send."""
+    if pings is not None:
+        job = event.job
+    else:
+        found = pings_for(event.job)
+        if found is None:
+            return None
+        job, pings = found
+    if event.dry_run or event.api_version != EVENT_API_VERSION:
         return None
-    _tail.append(tail_line(event))
+    tail = _tail_of(job, pings.tail_lines)
+    tail.append(tail_line(event))
     target = pings.target(event.kind)
     if target is None:
         return None
     ping, url = target
-    return send(ping, url, body(event, _tail), pings)
+    return send(ping, url, body(event, tail), pings, job)
 
 
 @hookimpl

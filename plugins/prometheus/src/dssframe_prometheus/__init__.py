@@ -3,15 +3,25 @@
 After every event the file named by ``[plugins.prometheus] textfile`` is rewritten
 atomically (temporary file in the same directory, fsync, rename) with the state of the
 destination: snapshots per state, the newest snapshot's time, the last creation's
-duration and exit status, consecutive failures and free space against dss's
-thresholds. What must outlive the process (failure count, last creation) is kept in a
-small JSON file next to the textfile. See README.md.
+duration and exit status, consecutive failures, staleness and free space against dss's
+thresholds. What must outlive the process (failure count, last creation, staleness,
+each job's series) is kept in a small JSON file next to the textfile. See README.md.
+
+Several jobs: ``dssframe_configure`` is called once per job of a ``dss run``; the
+target is kept per ``config.name`` and an event updates the series of ``event.job``
+(:func:`target_for`). Jobs that share a textfile share its state file, which holds
+every job's series: each write renders them all, labelled ``job`` and ``dest``, so the
+file never loses the jobs that did not write last (nor those of another ``dss``
+process, such as ``dss create --job NAME``).
 """
 
 from __future__ import annotations
 
+import _thread
 import os
 import time
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from dssframe import hookimpl
@@ -28,7 +38,17 @@ from dssframe.api import (
     write_atomically,
 )
 
-from .metrics import Space, Thresholds, render, update, usable_state
+from .metrics import (
+    Space,
+    Thresholds,
+    document,
+    families,
+    job_states,
+    render,
+    series_of,
+    update,
+    usable_state,
+)
 
 __version__ = "0.1.0"
 
@@ -45,12 +65,18 @@ SETTINGS = PluginSettings(
 )
 
 
+#: The ``job`` label of a configuration without ``[[job]]`` tables (dss's job_label).
+DEFAULT_JOB = "default"
+
+
 class Target(NamedTuple):
-    """Where the metrics of one configuration go."""
+    """Where the metrics of one configuration (one job) go."""
 
     textfile: str
     dest: str | None
     thresholds: Thresholds
+    job: str = DEFAULT_JOB
+    """The ``job`` label: the job's name, :data:`DEFAULT_JOB` for a config without jobs."""
 
     @property
     def state_file(self) -> str:
@@ -77,7 +103,7 @@ def target_of(config: Config) -> Target | None:
     thresholds = Thresholds(
         config.min_free_mb, config.min_free_percent, config.min_free_percent_inodes
     )
-    return Target(textfile, dest, thresholds)
+    return Target(textfile, dest, thresholds, config.name or DEFAULT_JOB)
 
 
 def load_state(path: str) -> Any:
@@ -112,29 +138,119 @@ def scan(dest: str, now: int) -> list[SnapshotName] | None:
 
 
 def record(target: Target, event: Event) -> None:
-    """Fold ``event`` into the remembered state and rewrite the textfile."""
+    """Fold ``event`` into its job's remembered state, compute the job's series and
+    rewrite the textfile with the series of every job it holds."""
     dest = event.destination or target.dest
     if not dest:
         return
     now = int(time.time())
-    state = update(usable_state(load_state(target.state_file), dest), event)
-    text = render(dest, scan(dest, now), state, measure(dest), target.thresholds, now)
-    import json
+    with _lock:  # one read-modify-write of the state file at a time in this process
+        directory = _lock_directory(os.path.dirname(target.textfile))  # and across them
+        try:
+            states = job_states(load_state(target.state_file))
+            old = states.pop("", None)  # a version-1 file: its destination's job's state
+            if old is not None:
+                owner = target.job if old["dest"] == dest else _job_of_dest(old["dest"], target)
+                if owner is not None and owner not in states:
+                    states[owner] = old
+            state = update(usable_state(states.get(target.job), dest), event)
+            found = families(scan(dest, now), state, measure(dest), target.thresholds)
+            state["families"] = [family.to_json() for family in found]
+            states[target.job] = state
+            for job in _moved_away(target.textfile, states):
+                del states[job]
+            jobs = sorted(states)
+            text = render([series_of(job, states[job]) for job in jobs], now)
+            import json
 
-    # dss's atomic writer (temporary dot file beside it, fsync, rename, fsync of the
-    # directory); 0644, not a temporary file's 0600, so that node_exporter can read it.
-    state_text = json.dumps(state, indent=1, sort_keys=True) + "\n"
-    write_atomically(target.state_file, state_text, mode=0o644, make_parents=False)
-    write_atomically(target.textfile, text, mode=0o644, make_parents=False)
+            # dss's atomic writer (temporary dot file beside it, fsync, rename, fsync of
+            # the directory); 0644, not a temporary file's 0600, so that node_exporter
+            # can read it.
+            state_text = json.dumps(document(states), indent=1, sort_keys=True) + "\n"
+            write_atomically(target.state_file, state_text, mode=0o644, make_parents=False)
+            write_atomically(target.textfile, text, mode=0o644, make_parents=False)
+        finally:
+            if directory is not None:
+                os.close(directory)  # releases the flock
 
 
-_target: Target | None = None
+def _lock_directory(directory: str) -> int | None:
+    """An open descriptor of ``directory`` holding an exclusive ``flock``: another dss
+    process writing a textfile there waits (None when it cannot be locked: the write
+    goes ahead regardless)."""
+    import fcntl
+
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _moved_away(textfile: str, states: Mapping[str, Any]) -> list[str]:
+    """The jobs of ``states`` that this process configured with another textfile (or
+    with none): their series leave this file."""
+    return [
+        name or DEFAULT_JOB
+        for name, target in _jobs.by_name.items()
+        if (name or DEFAULT_JOB) in states and (target is None or target.textfile != textfile)
+    ]
+
+
+def _job_of_dest(dest: str, writer: Target) -> str | None:
+    """The ``job`` label of the job configured with destination ``dest`` and the
+    ``writer``'s textfile; None when there is none."""
+    for target in _jobs.by_name.values():
+        if target is not None and target.dest == dest and target.textfile == writer.textfile:
+            return target.job
+    return None
+
+
+class _Jobs(NamedTuple):
+    """The target of each job (``config.name``; None: off for that job) and the name
+    configured last; replaced as a whole (one assignment), never changed:
+    ``dssframe_configure`` runs on the main thread, events on the delivery thread."""
+
+    by_name: Mapping[str, Target | None]
+    last: str | None
+
+
+#: What dssframe_configure gave, per job (none yet: nothing is written).
+_jobs = _Jobs(MappingProxyType({}), None)
+#: Held while a textfile and its state are rewritten (``_thread``: no threading import).
+_lock = _thread.allocate_lock()
 
 
 def configure(config: Config) -> Target | None:
-    global _target
-    _target = target_of(config)
-    return _target
+    """Validate ``config``'s ``[plugins.prometheus]`` table and keep its target as the
+    one of its job (``config.name``), replacing an earlier one of that name."""
+    global _jobs
+    target = target_of(config)
+    _jobs = _Jobs(MappingProxyType({**_jobs.by_name, config.name: target}), config.name)
+    return target
+
+
+def forget_jobs() -> None:
+    """Forget every configured job (tests; a new process in all but name)."""
+    global _jobs
+    _jobs = _Jobs(MappingProxyType({}), None)
+
+
+def target_for(job: str) -> Target | None:
+    """The target of ``job``; for ``""`` (an event that names no job) the one
+    configured last; None for a job that is off or never configured (its events write
+    nothing rather than another job's series)."""
+    jobs = _jobs
+    if job in jobs.by_name:
+        return jobs.by_name[job]
+    if not job and jobs.last is not None:
+        return jobs.by_name[jobs.last]
+    return None
 
 
 @hookimpl
@@ -144,7 +260,7 @@ def dssframe_configure(config: Config) -> None:
 
 @hookimpl
 def dssframe_event(event: Event) -> None:
-    target = _target
+    target = target_for(event.job)  # the event's job, whatever was configured since
     if target is None or event.dry_run:
         return
     try:
