@@ -12,6 +12,7 @@ import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperArgument
 
 from dssframe import __version__
 from dssframe.cli.invocation import Invocation
@@ -26,6 +27,9 @@ BUILTIN_COMMAND_MODULES = {
     "daemon-commands": "dssframe.cli.daemon_commands",
     "plugin-commands": "dssframe.cli.plugin_commands",
     "systemd-commands": "dssframe.cli.systemd_commands",
+    "simulate-commands": "dssframe.cli.simulate_commands",
+    "completion-commands": "dssframe.cli.completion_commands",
+    "serve-commands": "dssframe.cli.serve_commands",
 }
 
 
@@ -33,7 +37,7 @@ def new_app() -> typer.Typer:
     """A ``dss`` app with the global options and no command yet."""
     app = typer.Typer(
         name="dss",
-        add_completion=False,
+        add_completion=True,  # --install-completion, --show-completion (typer's)
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
@@ -69,8 +73,8 @@ def command_names(app: typer.Typer) -> set[str]:
     return names | {group.name or "" for group in app.registered_groups}
 
 
-def _version(value: bool) -> None:
-    if not value:
+def _version(ctx: typer.Context, value: bool) -> None:
+    if not value or ctx.resilient_parsing:  # completing a command line: not now
         return
     from dssframe.plugins.host import load_host
 
@@ -85,26 +89,67 @@ def _version(value: bool) -> None:
 
 def main_options(
     ctx: typer.Context,
-    config: Annotated[str | None, typer.Option("--config", "-c", help="TOML config file")] = None,
-    source_dir: Annotated[str | None, typer.Option(help="directory to snapshot")] = None,
-    dest_dir: Annotated[str | None, typer.Option(help="where the snapshots live")] = None,
-    remote_host: Annotated[str | None, typer.Option(help="host of the source")] = None,
-    remote_user: Annotated[str | None, typer.Option(help="user on the remote host")] = None,
+    config: Annotated[
+        str | None, typer.Option("--config", "-c", metavar="FILE", help="TOML config file")
+    ] = None,
+    source_dir: Annotated[
+        str | None, typer.Option(metavar="DIR", help="directory to snapshot")
+    ] = None,
+    dest_dir: Annotated[
+        str | None, typer.Option(metavar="DIR", help="where the snapshots live")
+    ] = None,
+    remote_host: Annotated[
+        str | None, typer.Option(metavar="HOST", help="host of the source")
+    ] = None,
+    remote_user: Annotated[
+        str | None, typer.Option(metavar="USER", help="user on the remote host")
+    ] = None,
     rsync_option: Annotated[
-        list[str] | None, typer.Option(help="extra rsync argument (repeatable)")
+        list[str] | None, typer.Option(metavar="ARG", help="extra rsync argument (repeatable)")
     ] = None,
     unit_interval: Annotated[
-        str | None, typer.Option(help="days, or a duration like 6h, 30m, 2w")
+        str | None,
+        typer.Option(metavar="DURATION", help="days, or a duration like 6h, 30m, 2w"),
     ] = None,
-    num_intervals: Annotated[str | None, typer.Option(help="number of intervals, 1..30")] = None,
-    retention: Annotated[str | None, typer.Option(help="retention policy name")] = None,
-    transport: Annotated[str | None, typer.Option(help="transport name")] = None,
+    num_intervals: Annotated[
+        str | None, typer.Option(metavar="N", help="number of intervals, 1..30")
+    ] = None,
+    retention: Annotated[
+        str | None, typer.Option(metavar="NAME", help="retention policy name")
+    ] = None,
+    transport: Annotated[str | None, typer.Option(metavar="NAME", help="transport name")] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="only show what would be done")
     ] = False,
-    loglevel: Annotated[str | None, typer.Option(help="0..6 or debug..emerg")] = None,
+    loglevel: Annotated[
+        str | None, typer.Option(metavar="LEVEL", help="0..6 or debug..emerg")
+    ] = None,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose",
+            "-v",
+            count=True,
+            show_default=False,
+            help="log one level more than loglevel (-vv: two)",
+        ),
+    ] = 0,
+    quiet: Annotated[
+        int,
+        typer.Option(
+            "--quiet", "-q", count=True, show_default=False, help="log one level less (-qq: two)"
+        ),
+    ] = 0,
     plugin: Annotated[
-        list[str] | None, typer.Option("--plugin", "-p", help="load a plugin module")
+        list[str] | None,
+        typer.Option("--plugin", "-p", metavar="MODULE", help="load a plugin module"),
+    ] = None,
+    job: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--job", "-j", metavar="NAME",
+            help="only this job of the config (repeatable; default: every job)",
+        ),
     ] = None,
     version: Annotated[
         bool | None,
@@ -130,7 +175,9 @@ def main_options(
     state.config_file = config or state.config_file
     state.overrides = {**state.overrides, **overrides}
     state.dry_run = dry_run or state.dry_run
+    state.verbosity += verbose - quiet
     state.plugin_modules = state.plugin_modules + list(plugin or [])
+    state.job_names = state.job_names + [name for name in job or [] if name not in state.job_names]
     ctx.obj = state
 
 
@@ -139,7 +186,7 @@ VALUE_OPTIONS = frozenset(
     {
         "-c", "--config", "--source-dir", "--dest-dir", "--remote-host", "--remote-user",
         "--rsync-option", "--unit-interval", "--num-intervals", "--retention",
-        "--transport", "--loglevel", "-p", "--plugin",
+        "--transport", "--loglevel", "-p", "--plugin", "-j", "--job",
     }
 )  # fmt: skip
 
@@ -224,6 +271,12 @@ def hoist_global_options(args: list[str], root: Any) -> list[str]:
         if token == "--":
             rest += args[i:]
             break
+        flags = _split_flags(token, own, globals_)
+        if flags is not None:  # -vv, -vb: global letters before the command, own after
+            hoisted += [flags[0]] if len(flags[0]) > 1 else []
+            rest += [flags[1]] if len(flags[1]) > 1 else []
+            i += 1
+            continue
         name = token.split("=", 1)[0] if token.startswith("--") else token
         is_global = token.startswith("-") and name not in own and name in globals_
         target = hoisted if is_global else rest
@@ -236,12 +289,38 @@ def hoist_global_options(args: list[str], root: Any) -> list[str]:
     return before + hoisted + path + rest
 
 
+def _split_flags(
+    token: str, own: dict[str, bool], globals_: dict[str, bool]
+) -> tuple[str, str] | None:
+    """``token`` as short flags written together (``-vv``, ``-vb``): the global ones and
+    the command's own ones, each as one token (``-`` for none); None for anything else
+    (one letter, a long option, a letter that takes a value or is unknown)."""
+    if len(token) < 3 or token[0] != "-" or token[1] == "-":
+        return None
+    mine, theirs = "-", "-"
+    for letter in token[1:]:
+        option = f"-{letter}"
+        if own.get(option) is False:
+            theirs += letter
+        elif option not in own and globals_.get(option) is False:
+            mine += letter
+        else:
+            return None
+    return mine, theirs
+
+
+#: Options of the root that are not global options of every command.
+ROOT_ONLY = frozenset({"version", "install_completion", "show_completion"})
+
+
+def _global_params(root: Any) -> list[Any]:
+    """The global options: the root's options that every command honours."""
+    return [p for p in root.params if p.param_type_name == "option" and p.name not in ROOT_ONLY]
+
+
 def _global_options_help(root: Any) -> str:
     """The epilog of every command's ``--help``: the global options it honours."""
-    spelled = []
-    for param in root.params:
-        if param.param_type_name == "option" and param.name != "version":
-            spelled.append("/".join(param.opts))
+    spelled = ["/".join(param.opts) for param in _global_params(root)]
     return (
         "Global options, before or after the command (see dss --help): "
         + ", ".join(spelled)
@@ -249,16 +328,89 @@ def _global_options_help(root: Any) -> str:
     )
 
 
-def _with_global_help(root: Any) -> None:
+def summary(text: str) -> str:
+    """A command's line in the command list: the first sentence of its help, whole
+    (click would cut it at the width of the terminal, with ``...``)."""
+    words = text.split("\n\n", 1)[0].split()
+    if words and words[0] == "\b":  # click's no-rewrap marker
+        words = words[1:]
+    for index, word in enumerate(words):
+        if word.endswith("."):
+            return " ".join(words[: index + 1])
+    return " ".join(words)
+
+
+def placeholder(param: Any) -> str:
+    """The placeholder of an option that takes a value and names none: its long name in
+    capitals (``--output`` -> ``OUTPUT``), click's style (typer would write
+    ``<str>``)."""
+    return str(max(param.opts, key=len)).lstrip("-").upper()
+
+
+class PlainArgument(TyperArgument):
+    """An argument written as click writes it: ``NAME``, ``[NAME]``, ``NAME...``
+    (typer writes ``{name}`` in the usage line)."""
+
+    def make_metavar(self, ctx: Any, *, usage: bool = False) -> str:
+        name = (self.metavar or (self.name or "").upper()).removesuffix("...")
+        if name.startswith("["):
+            return name
+        if usage and not self.required:
+            name = f"[{name}]"
+        return name + "..." if self.nargs != 1 else name
+
+
+def _complete_with_globals(command: Any, globals_: list[Any], ctx: Any, incomplete: str) -> Any:
+    """``command``'s completions, and the global options for an incomplete option:
+    they are accepted after the command word too."""
+    items = type(command).shell_complete(command, ctx, incomplete)
+    if not incomplete.startswith("-"):
+        return items
+    from typer._click.shell_completion import CompletionItem
+
+    own = _options(command)
+    for param in globals_:
+        items += [
+            CompletionItem(name, help=param.help)
+            for name in (*param.opts, *param.secondary_opts)
+            if name.startswith(incomplete) and name not in own
+        ]
+    return items
+
+
+def finish(root: Any) -> Any:
+    """``root``'s command tree as ``dss`` shows it: every command names the global
+    options in its ``--help`` and completes them, lists its subcommands' whole first
+    sentences, and writes every placeholder in capitals (``--dest-dir DIR``,
+    ``NAME``, ``[PATH]...``). Returns ``root``."""
+    import functools
+
     text = _global_options_help(root)
+    globals_ = _global_params(root)
     pending = [root]
     while pending:
         command = pending.pop()
+        for param in command.params:
+            if param.param_type_name == "argument" and type(param) is TyperArgument:
+                param.__class__ = PlainArgument
+                param.metavar = param.metavar or (param.name or "").upper()
+            elif param.param_type_name == "option" and not (param.is_flag or param.count):
+                param.metavar = param.metavar or placeholder(param)  # typer: <str>
+        if command is not root:
+            if not command.short_help and command.help:
+                command.short_help = summary(command.help)
+            command.shell_complete = functools.partial(_complete_with_globals, command, globals_)
         subcommands = _subcommands(command)
         if subcommands is not None:
             pending.extend(subcommands.values())
         elif not command.epilog:
             command.epilog = text
+    return root
+
+
+def root_command(app: typer.Typer) -> Any:
+    """The click command of ``app``, made by :func:`finish`."""
+    return finish(typer.main.get_command(app))
 
 
 def main(argv: list[str] | None = None, state: Invocation | None = None) -> int:
@@ -282,8 +434,7 @@ def main(argv: list[str] | None = None, state: Invocation | None = None) -> int:
         if command not in command_names(app):
             host.load_entry_points()
             app = build_app(host)
-        root = typer.main.get_command(app)
-        _with_global_help(root)
+        root = root_command(app)
         try:
             # Without standalone mode click returns a command's typer.Exit code
             # instead of raising it.
@@ -304,6 +455,11 @@ def main(argv: list[str] | None = None, state: Invocation | None = None) -> int:
         except typer.Abort:
             print("dss: interrupted", file=sys.stderr)
             return 130
+        except SystemExit as exc:  # typer's completion: --show-completion, _DSS_COMPLETE
+            if exc.code is None or isinstance(exc.code, int):
+                return exc.code or 0
+            print(f"dss: error: {exc.code}", file=sys.stderr)
+            return 1
         return result if isinstance(result, int) else 0
 
     return reporting_errors(run)
