@@ -32,7 +32,6 @@ def run_command(
 ) -> None:
     """Create and prune snapshots forever, as the schedule says (SIGHUP: reload the
     config file; SIGTERM/SIGINT: stop cleanly)."""
-    from dssframe import logs
     from dssframe.core.errors import UsageError
     from dssframe.engine import daemon as daemon_module
 
@@ -50,14 +49,21 @@ def run_command(
     logfile = None
     if daemon or config.daemon:
         logfile = config.logfile or daemon_module.default_logfile(config.require("dest-dir"))
-    loop = daemon_module.RunLoop(config, state.host(), reload)
+    _serve(daemon_module.RunLoop(config, state.host(), reload), config, logfile)
+
+
+def _serve(loop: Any, config: Config, logfile: str | None) -> None:
+    """Run ``loop`` (a RunLoop or a Fleet) in the foreground, or detached when it logs
+    to ``logfile``; every line gets its time (journald's lines get a priority)."""
+    from dssframe import logs
+    from dssframe.engine import daemon as daemon_module
+
     ready = None
     if logfile is not None:
         detached = daemon_module.detach(logfile)
         if not detached.is_daemon:
             raise typer.Exit(detached.exit_code)
         ready = detached.ready
-    # In the foreground every line gets its time (journald's lines get a priority).
     logs.setup(config.loglevel, logfile, timestamps=True)
     raise typer.Exit(loop.run(ready))
 
@@ -65,8 +71,6 @@ def run_command(
 def _run_fleet(state: Invocation, configs: list[Config], daemon: bool) -> None:
     """``dss run`` for the jobs of a config with ``[[job]]`` tables (all, or the
     ``--job`` ones): one process, :mod:`dssframe.engine.fleet`."""
-    from dssframe import logs
-    from dssframe.engine import daemon as daemon_module
     from dssframe.engine import fleet
     from dssframe.store import configfile
 
@@ -83,15 +87,7 @@ def _run_fleet(state: Invocation, configs: list[Config], daemon: bool) -> None:
     logfile = None
     if daemon or first.daemon:
         logfile = first.logfile or fleet.default_logfile(first.path or "config")
-    loop = fleet.Fleet(configs, state.host(), reload)
-    ready = None
-    if logfile is not None:
-        detached = daemon_module.detach(logfile)
-        if not detached.is_daemon:
-            raise typer.Exit(detached.exit_code)
-        ready = detached.ready
-    logs.setup(first.loglevel, logfile, timestamps=True)
-    raise typer.Exit(loop.run(ready))
+    _serve(fleet.Fleet(configs, state.host(), reload), first, logfile)
 
 
 def kill_command(

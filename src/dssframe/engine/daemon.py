@@ -396,35 +396,17 @@ class RunLoop:
         return schedule.decide(now, snapshots, self.setup.policy, self.setup.settings, activity)
 
     def _sleep(self, until: int | None) -> None:
-        timeout = float(schedule.MAX_SLEEP)
-        if until is not None:
-            timeout = min(timeout, max(0.0, until - self.clock()))
-        if self.pending:
-            return
-        with contextlib.suppress(InterruptedError):
-            select.select([self._wake_fd], [], [], timeout)
-        with contextlib.suppress(BlockingIOError):
-            while os.read(self._wake_fd, 512):
-                pass
+        if not self.pending:
+            sleep_until(self._wake_fd, until, self.clock)
 
     # --- signals -------------------------------------------------------------------
 
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:
         """Handlers only record the signal; a self-pipe wakes the sleeping loop."""
-        read_fd, write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        old_wakeup = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
-        old = {sig: signal.signal(sig, self._on_signal) for sig in HANDLED_SIGNALS}
-        self._wake_fd = read_fd
-        try:
+        with signal_pipe(self._on_signal) as self._wake_fd:
             yield
-        finally:
-            for sig, handler in old.items():
-                signal.signal(sig, handler)
-            signal.set_wakeup_fd(old_wakeup)
-            os.close(read_fd)
-            os.close(write_fd)
-            self._wake_fd = -1
+        self._wake_fd = -1
 
     def _on_signal(self, signum: int, frame: object) -> None:
         if signum in (signal.SIGTERM, signal.SIGINT):
@@ -739,6 +721,36 @@ class RunLoop:
             control.write_state(self.state_file, self._state(exit_reason))
         except OSError as exc:
             log.error("cannot write the state file %s: %s", self.state_file, exc)
+
+
+@contextlib.contextmanager
+def signal_pipe(handler: Callable[[int, object], None]) -> Iterator[int]:
+    """``handler`` for :data:`HANDLED_SIGNALS` while inside; yields the read end of a
+    self-pipe that every signal writes to (:func:`sleep_until` wakes on it)."""
+    read_fd, write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    old_wakeup = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    old = {sig: signal.signal(sig, handler) for sig in HANDLED_SIGNALS}
+    try:
+        yield read_fd
+    finally:
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+        signal.set_wakeup_fd(old_wakeup)
+        os.close(read_fd)
+        os.close(write_fd)
+
+
+def sleep_until(wake_fd: int, until: int | None, clock: Callable[[], float]) -> None:
+    """Sleep until epoch ``until`` (at most ``MAX_SLEEP`` seconds), a signal or a
+    child's exit (a byte on ``wake_fd``), then drain the pipe."""
+    timeout = float(schedule.MAX_SLEEP)
+    if until is not None:
+        timeout = min(timeout, max(0.0, until - clock()))
+    with contextlib.suppress(InterruptedError):
+        select.select([wake_fd], [], [], timeout)
+    with contextlib.suppress(BlockingIOError):
+        while os.read(wake_fd, 512):
+            pass
 
 
 # --- detaching (--daemon) --------------------------------------------------------------

@@ -22,14 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import select
 import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from dssframe import logs
-from dssframe.core import schedule
 from dssframe.core.config import Config, job_label
 from dssframe.core.errors import DssError
 from dssframe.core.events import EventKind
@@ -302,19 +300,9 @@ class Fleet:
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:
         """Handlers only record the signal; a self-pipe wakes the sleeping loop."""
-        read_fd, write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        old_wakeup = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
-        old = {sig: signal.signal(sig, self._on_signal) for sig in daemon.HANDLED_SIGNALS}
-        self._wake_fd = read_fd
-        try:
+        with daemon.signal_pipe(self._on_signal) as self._wake_fd:
             yield
-        finally:
-            for sig, handler in old.items():
-                signal.signal(sig, handler)
-            signal.set_wakeup_fd(old_wakeup)
-            os.close(read_fd)
-            os.close(write_fd)
-            self._wake_fd = -1
+        self._wake_fd = -1
 
     def _on_signal(self, signum: int, frame: object) -> None:
         if signum in (signal.SIGTERM, signal.SIGINT):
@@ -333,14 +321,8 @@ class Fleet:
         return None
 
     def _sleep(self, until: int) -> None:
-        timeout = min(float(schedule.MAX_SLEEP), max(0.0, until - self.clock()))
-        if self.pending:
-            return
-        with contextlib.suppress(InterruptedError):
-            select.select([self._wake_fd], [], [], timeout)
-        with contextlib.suppress(BlockingIOError):
-            while os.read(self._wake_fd, 512):
-                pass
+        if not self.pending:
+            daemon.sleep_until(self._wake_fd, until, self.clock)
 
 
 def default_logfile(config_path: str) -> str:
