@@ -6,6 +6,7 @@ the log names the job on every line."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -115,7 +116,7 @@ def state_of(job: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def test_three_jobs_one_failing_the_others_go_on(
-    tmp_path: Path, sshd: SshServer, fleets: list[Fleet]
+    tmp_path: Path, sshd: SshServer, fleets: list[Fleet], run_dss: RunDss
 ) -> None:
     """Two local jobs and one over ssh; the second local one's source is missing. The
     failing job fails (one line each time, named), reaches max-rsync-errors and is
@@ -131,6 +132,9 @@ def test_three_jobs_one_failing_the_others_go_on(
     broken_state = wait_until(lambda: (s := state_of(broken)) and not s["running"] and s, 10,
                               "the broken job paused")  # fmt: skip
     assert "2 consecutive snapshot failures" in broken_state["exit_reason"]
+    status = json.loads(run_dss("-c", str(fleet.config), "status", "--json").stdout)
+    states = {entry["name"]: entry["state"] for entry in status["jobs"]}
+    assert states["broken"] == "paused" and states["alpha"] != "stopped", states
     assert complete(Path(broken["dest-dir"])) == []
     for name in ("alpha", "remote"):
         state = state_of(alpha if name == "alpha" else remote)
@@ -285,14 +289,60 @@ def test_a_job_without_a_fresh_snapshot_is_stale_once(
 
 def test_systemd_units_for_a_config_with_jobs(tmp_path: Path, run_dss: RunDss) -> None:
     """The service runs one dss run for every job (no one job's mount or paths in its
-    hardening); the timer, which runs create and prune, needs --job."""
+    hardening); the timer runs create and prune, which cover every job too."""
     one, two = job(tmp_path, "one"), job(tmp_path, "two")
     config = tmp_path / "jobs.toml"
     config.write_text(fleet_toml(FAST, [one, two]))
     service = run_dss("-c", str(config), "systemd", "--service", check=True).stdout
     assert f"--config {config}" in service and " run" in service
     assert "RequiresMountsFor=" not in service and "ProtectSystem" not in service
-    timer = run_dss("-c", str(config), "systemd", "--timer")
-    assert timer.returncode == 2 and "add --job NAME" in timer.stderr
+    timer = run_dss("-c", str(config), "systemd", "--timer", check=True).stdout
+    assert f"--config {config} create" in timer and f"--config {config} prune" in timer
     chosen = run_dss("-c", str(config), "--job", "two", "systemd", "--timer", check=True).stdout
     assert "--job two" in chosen
+
+
+def test_create_and_prune_cover_every_job_and_go_on_past_a_failing_one(
+    tmp_path: Path, run_dss: RunDss
+) -> None:
+    one, gone, three = job(tmp_path, "one"), job(tmp_path, "gone"), job(tmp_path, "three")
+    gone["source-dir"] = str(tmp_path / "unmounted") + "/"
+    config = tmp_path / "jobs.toml"
+    config.write_text(fleet_toml(FAST, [one, gone, three]))
+    created = run_dss("-c", str(config), "create")
+    assert created.returncode == 1
+    assert [line.rsplit("/", 1)[0] for line in created.stdout.splitlines()] == [
+        one["dest-dir"], three["dest-dir"]]
+    assert created.stderr.splitlines() == [
+        f"dss: error: [gone] create-failed: source-dir {tmp_path / 'unmounted'} does not exist",
+        "dss: error: 1 of 3 jobs failed: gone",
+    ]
+    pruned = run_dss("-c", str(config), "--job", "one", "--job", "three", "prune", "--json")
+    assert pruned.returncode == 0, pruned.stderr
+    assert [document["job"] for document in json.loads(pruned.stdout)] == ["one", "three"]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.parametrize("with_jobs", [False, True], ids=["one-job", "fleet"])
+def test_the_loop_sleeps_while_a_copy_runs(
+    tmp_path: Path, fleets: list[Fleet], with_jobs: bool
+) -> None:
+    """No busy loop while rsync copies: over 2 s of a slow copy, dss itself uses a
+    small fraction of a CPU second (a loop that never sleeps would use about 2)."""
+    wrapper = script(tmp_path / "slow-rsync", 'sleep 4; exec rsync "$@"\n')
+    first = job(tmp_path, "only", rsync_path=wrapper)
+    fleet = Fleet(tmp_path, FAST, [first])
+    if not with_jobs:
+        fleet.config.write_text(fleet_toml({**FAST, **{k: v for k, v in first.items()
+                                                       if k != "name"}}, []))  # fmt: skip
+    fleets.append(fleet.start())
+    wait_until(lambda: (state_of(first) or {}).get("creating"), 20, "the copy")
+    assert fleet.process is not None
+    before = cpu_seconds(fleet.process.pid)
+    time.sleep(2)
+    assert cpu_seconds(fleet.process.pid) - before < 0.5
+    assert fleet.stop() == 0

@@ -136,13 +136,39 @@ def prune_command(
 
     Every removal passes the removal gate: the newest complete snapshot, pinned ones
     and the last min-complete complete snapshots are kept whatever retention says."""
+    from dssframe.cli.plain import for_each_job
+
+    state = get_state(ctx)
+    documents: list[dict[str, object]] = []
+
+    def prune_one(config: Config) -> None:
+        from dssframe.core.errors import SnapshotError
+
+        document, failures = _prune_job(state, state.job(config), max_removals, as_json)
+        documents.append({"job": config.name, **document} if config.name else document)
+        if failures:
+            raise SnapshotError(f"{len(failures)} removal(s) failed; first: {failures[0]}")
+
+    try:
+        for_each_job(state, prune_one)
+    finally:
+        if as_json and documents:
+            import json
+
+            several = len(state.configs()) > 1
+            typer.echo(json.dumps(documents if several else documents[0], indent=2))
+
+
+def _prune_job(
+    state: Invocation, job: Job, max_removals: int | None, as_json: bool
+) -> tuple[dict[str, object], list[str]]:
+    """One job's prune (its lines unless ``as_json``): its JSON document and the
+    messages of the removals that failed (the rest of the plan ran)."""
     from dssframe.core import gate
     from dssframe.core.errors import SnapshotError
     from dssframe.core.retention import ExplainingPolicy
     from dssframe.engine.job import reason_text
 
-    state = get_state(ctx)
-    job = state.job()
     say = _silent if as_json else typer.echo
     records: list[dict[str, object]] = []
     # A dry run changes nothing: it never needs (or waits for) the lock.
@@ -178,21 +204,16 @@ def prune_command(
             for name, rules in keep.items():
                 if rules:
                     say(f"keep {name}: {', '.join(rules)}")
-    if as_json:
-        import json
-
-        document = {
-            "dry_run": state.dry_run,
-            "removals": records,
-            "kept_by_gate": [
-                {**_removal_json(r.removal, reason_text(r.removal), done=False), "why": r.why}
-                for r in kept
-            ],
-            "keep": keep,
-        }
-        typer.echo(json.dumps(document, indent=2))
-    if failures:
-        raise SnapshotError(f"{len(failures)} removal(s) failed; first: {failures[0]}")
+    document: dict[str, object] = {
+        "dry_run": state.dry_run,
+        "removals": records,
+        "kept_by_gate": [
+            {**_removal_json(r.removal, reason_text(r.removal), done=False), "why": r.why}
+            for r in kept
+        ],
+        "keep": keep,
+    }
+    return document, failures
 
 
 def _silent(message: str, err: bool = False) -> None:

@@ -28,9 +28,45 @@ def create(
         state.overrides["allow-shrink"] = True
     if force_layout:
         state.overrides["force-layout"] = True
-    job = _job_or_event(state)
+    for_each_job(state, lambda config: _create_job(state, config, echo))
+
+
+def for_each_job(state: Invocation, action: Callable[[Config], object]) -> None:
+    """``action`` for every chosen job, in config order. With one job its error ends
+    the command as usual; with several, each job's lines name it, a failing job does
+    not stop the others, and the command then fails with one line naming the failed
+    jobs (the highest exit status of theirs)."""
+    configs = state.configs()
+    if len(configs) == 1:
+        action(configs[0])
+        return
+    from dssframe import logs
+    from dssframe.core.errors import DssError
+
+    failed: list[tuple[str, DssError]] = []
+    for config in configs:
+        with logs.job_named(config.name):
+            try:
+                action(config)
+            except DssError as exc:
+                if not exc.reported:
+                    sys.stderr.write(f"dss: error: [{config.name}] {exc}\n")
+                failed.append((config.name, exc))
+    if failed:
+        error = DssError(
+            f"{len(failed)} of {len(configs)} jobs failed: "
+            + ", ".join(name for name, _ in failed)
+        )
+        error.exit_code = max(exc.exit_code for _, exc in failed)
+        raise error
+
+
+def _create_job(state: Invocation, config: Config, echo: Callable[[str], object]) -> None:
+    """One job's ``dss create``."""
+    job = _job_or_event(state, config)
     for warning in job.warnings:
-        sys.stderr.write(f"dss: warning: {warning}\n")
+        named = f"[{config.name}] " if config.name else ""
+        sys.stderr.write(f"dss: warning: {named}{warning}\n")
     if state.dry_run:
         import shlex
 
@@ -75,13 +111,13 @@ def layout_note(transport: Transport) -> str | None:
     )
 
 
-def _job_or_event(state: Invocation) -> Job:
-    """``state.job()``; an operational failure to open the destination (missing,
-    not a mount point) is a CREATE_FAILED event as well as an error."""
+def _job_or_event(state: Invocation, config: Config) -> Job:
+    """``state.job(config)``; an operational failure to open the destination
+    (missing, not a mount point) is a CREATE_FAILED event as well as an error."""
     from dssframe.core.errors import ConfigError, DssError, PluginError
 
     try:
-        return state.job()
+        return state.job(config)
     except (ConfigError, PluginError):
         raise
     except DssError as exc:
@@ -89,7 +125,6 @@ def _job_or_event(state: Invocation) -> Job:
 
         from dssframe.core.events import Event, EventKind
 
-        config = state.config()
         state.host().notify(
             Event(
                 EventKind.CREATE_FAILED,
@@ -97,6 +132,7 @@ def _job_or_event(state: Invocation) -> Job:
                 source=config.source_dir or "",
                 destination=config.dest_dir or "",
                 error=str(exc),
+                job=config.name,
             )
         )
         exc.told()

@@ -329,11 +329,6 @@ def systemd_command(
     if not (service or timer):
         raise UsageError("systemd needs --service or --timer (or both)")
     state = get_state(ctx)
-    if timer and len(state.configs()) > 1:
-        raise UsageError(
-            "the timer runs create and prune, which work on one job: add --job NAME, or "
-            "use --service (one dss run for every job)"
-        )
     context, config = _context(state, user)
     units: list[Unit] = []
     if service:

@@ -31,7 +31,7 @@ FORECAST_BASIS = (
 )
 
 #: The words :func:`job_state` answers, from the worst news to the best.
-STATES = ("stopped", "failing", "creating", "removing", "stale", "idle")
+STATES = ("stopped", "paused", "failing", "creating", "removing", "stale", "idle")
 
 
 def snapshot_period(policy: object, unit: int, num_intervals: int, now: int) -> int:
@@ -92,14 +92,16 @@ def counts(snapshots: Sequence[SnapshotName]) -> dict[str, int]:
     }
 
 
-def job_state(running: bool, state: Mapping[str, Any], stale: bool) -> str:
+def job_state(running: bool, state: Mapping[str, Any], stale: bool, paused: bool = False) -> str:
     """One of :data:`STATES`: ``stopped`` (no run loop holds the destination),
+    ``paused`` (not running, but a fleet's ``dss run`` starts it again at its state's
+    ``paused_until``: it gave up after ``max-rsync-errors``),
     ``failing`` (the last ``consecutive_failures`` > 0: its retries fail), ``creating``
     (a copy runs), ``removing`` (it removes a snapshot), ``stale`` (idle, but no
     complete snapshot is younger than ``stale-after``), else ``idle``. The first that
     holds wins: an operator sees the worst news first."""
     if not running:
-        return "stopped"
+        return "paused" if paused else "stopped"
     failures = state.get("consecutive_failures")
     if isinstance(failures, int) and failures > 0:
         return "failing"

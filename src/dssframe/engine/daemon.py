@@ -151,6 +151,8 @@ class RunLoop:
         self.may_create: Callable[[], bool] = lambda: True
         #: A due copy waits for :attr:`may_create`.
         self.queued = False
+        #: A fleet paused this job until then (after max-rsync-errors), else None.
+        self.paused_until: int | None = None
         #: No complete snapshot younger than stale-after (reported once per episode).
         self.stale = False
         self.newest_complete: SnapshotName | None = None
@@ -176,6 +178,9 @@ class RunLoop:
         self.watched_since = self.started
         self.pending: list[int] = []
         self._wake_fd = -1
+        #: The last state written (without its ``updated`` time), and when.
+        self._saved: dict[str, Any] | None = None
+        self._saved_at = 0
 
     # --- configuration -----------------------------------------------------------
 
@@ -360,13 +365,16 @@ class RunLoop:
         self.save()
         return None
 
-    def _reap_due(self, until: int | None) -> int | None:
-        """``until``, or sooner: the second a finished copy can be named in."""
+    def _reap_due(self, until: int | None) -> int:
+        """When to step again after a WAIT until ``until`` (None: no deadline, so at
+        most ``MAX_SLEEP`` from now -- a signal or a child's exit wakes the loop
+        sooner), or sooner: the second a finished copy can be named in."""
+        if until is None:
+            until = self.now() + schedule.MAX_SLEEP
         child = self.child
         if child is None or child.process.poll() is None:
             return until
-        second = child.plan.creation + 1
-        return second if until is None else min(until, second)
+        return min(until, child.plan.creation + 1)
 
     @property
     def copying(self) -> bool:
@@ -702,6 +710,7 @@ class RunLoop:
             "retry_at": self.retry_at or None,
             "consecutive_failures": self.failures,
             "stale": self.stale,
+            "paused_until": self.paused_until,
             "stale_after": self.setup.stale_after,
             "newest_complete": self.newest_complete.name if self.newest_complete else None,
             "last_result": self.last_result,
@@ -716,9 +725,17 @@ class RunLoop:
         }
 
     def save(self, exit_reason: str | None = None) -> None:
-        """Write the state file (``exit_reason``: the loop has ended, and why)."""
+        """Write the state file (``exit_reason``: the loop has ended, and why) -- unless
+        nothing but its ``updated`` time changed since the last write less than
+        ``MAX_SLEEP`` seconds ago (a fleet steps every job at every wake)."""
+        state = self._state(exit_reason)
+        same = {**state, "updated": None}
+        now = state["updated"]
+        if same == self._saved and now - self._saved_at < schedule.MAX_SLEEP:
+            return
         try:
-            control.write_state(self.state_file, self._state(exit_reason))
+            control.write_state(self.state_file, state)
+            self._saved, self._saved_at = same, now
         except OSError as exc:
             log.error("cannot write the state file %s: %s", self.state_file, exc)
 

@@ -61,6 +61,8 @@ class Member:
     #: (a paused job's staleness goes on counting and is not told twice).
     first_started: int | None = None
     stale: bool = False
+    #: The time it asked to be stepped again at (None: at the next turn).
+    until: int | None = None
     configured: bool = field(default=False, repr=False)
 
     @property
@@ -124,12 +126,16 @@ class Fleet:
         return 0
 
     def _step_all(self) -> int | None:
-        """Step every job once (again at once while one acted or a queued copy may
-        start); the earliest time one asked to sleep until."""
+        """Step every job that has something to do (again at once while one acted or a
+        queued copy may start); the earliest time one asked to sleep until. A job is
+        left alone until the time it asked for, unless its copy ended or it waits for
+        a free copy slot: as its own run loop would sleep."""
         earliest: int | None = None
         again = False
         for member in list(self.members):
-            until = self._step(member)
+            until = member.until
+            if self._needs_step(member):
+                until = member.until = self._step(member)
             if until is None:
                 again = True
             elif earliest is None or until < earliest:
@@ -150,12 +156,25 @@ class Fleet:
         with logs.job_named(member.name):
             self._configure(member)
             try:
-                return loop.advance()
+                until = loop.advance()
+                if member.pauses and (loop.last_result or {}).get("result") == "created":
+                    member.pauses = 0  # it works again: the next pause starts short
+                return until
             except daemon.LoopExit as stop:  # max-rsync-errors: pause this job only
                 self._pause(member, stop.reason)
             except (DssError, OSError) as exc:
                 self._pause(member, f"error: {exc}")
         return member.resume_at
+
+    def _needs_step(self, member: Member) -> bool:
+        if member.until is None or member.until <= self.now():
+            return True
+        loop = member.loop
+        if loop is None:
+            return False
+        if loop.child is not None and loop.child.process.poll() is not None:
+            return True  # its copy ended
+        return loop.queued and self._free_slots() > 0
 
     def _configure(self, member: Member) -> None:
         """Hand the plugins this job's configuration before its work (once per turn:
@@ -210,6 +229,8 @@ class Fleet:
         start it again after the back-off."""
         delay = min(PAUSE_FIRST * (1 << min(member.pauses, 16)), PAUSE_MAX)
         member.pauses += 1
+        if member.loop is not None:
+            member.loop.paused_until = self.now() + delay  # in its last state file
         self._stop_member(member, reason, failed=True)  # its run-exiting line says why
         log.log(logs.NOTICE, "this job starts again in %ds; the others go on", delay)
         member.resume_at = self.now() + delay
@@ -265,7 +286,9 @@ class Fleet:
         except (DssError, OSError) as exc:
             log.error("reload rejected, keeping the old configuration: %s", exc)
             return
-        old = {member.name: member for member in self.members}
+        for each in self.members:
+            each.until = None  # every job looks again at its (new) configuration
+        old = {each.name: each for each in self.members}
         members: list[Member] = []
         for config in configs:
             member = old.pop(job_label(config), None)

@@ -175,7 +175,7 @@ def job_status(config: Config, host: PluginHost, now: int) -> dict[str, Any]:
             "source": _source(config, host),
             "destination": os.path.abspath(dest_dir),
             "running_pid": pid if running and isinstance(pid, int) and pid > 0 else None,
-            "state": health.job_state(running, info, stale),
+            "state": health.job_state(running, info, stale, _paused(info, now)),
             "last_snapshot": None
             if newest is None or newest.completion is None
             else {
@@ -258,3 +258,17 @@ def fleet_status(
             entry["log"] = log_tail(config)
         jobs.append(entry)
     return {"jobs": jobs, "generated": now}
+
+
+def _paused(info: dict[str, Any], now: int) -> bool:
+    """Whether the state file says a fleet paused the job, and that fleet still runs."""
+    until, pid = info.get("paused_until"), info.get("pid")
+    if not isinstance(until, int) or until <= now or not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

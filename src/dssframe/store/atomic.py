@@ -54,10 +54,14 @@ def write_atomically(
     mode: int = 0o644,
     suffix: str = ".tmp",
     make_parents: bool = True,
+    durable: bool = True,
 ) -> None:
     """Replace ``path`` by ``text`` (UTF-8): temporary file, fsync, rename, fsync of the
     directory. ``mode`` is the new file's permission bits; ``suffix`` ends the
-    temporary name (a scanner of ``*.json`` files may want it to end differently)."""
+    temporary name (a scanner of ``*.json`` files may want it to end differently).
+    Without ``durable`` there is no fsync: readers still see the old or the new file,
+    never a part, but a crash may lose the new one (for files rewritten all the time,
+    like the run loop's state file)."""
     directory = os.path.dirname(os.path.abspath(path))
     if make_parents:
         os.makedirs(directory, mode=0o755, exist_ok=True)
@@ -66,14 +70,16 @@ def write_atomically(
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    fsync_directory(directory)
+    if durable:
+        fsync_directory(directory)
 
 
 def write_json_atomically(
@@ -83,9 +89,10 @@ def write_json_atomically(
     sort_keys: bool = False,
     mode: int = 0o644,
     suffix: str = ".tmp",
+    durable: bool = True,
 ) -> None:
     """:func:`write_atomically` of ``data`` as JSON (indented, one trailing newline)."""
     import json  # not at module level: ``dss create`` reads its config before rsync starts
 
     text = json.dumps(data, indent=1, sort_keys=sort_keys) + "\n"
-    write_atomically(path, text, mode=mode, suffix=suffix)
+    write_atomically(path, text, mode=mode, suffix=suffix, durable=durable)

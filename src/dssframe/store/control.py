@@ -40,8 +40,10 @@ def state_path(dest_dir: str) -> Path:
 
 def write_state(path: Path, state: Mapping[str, Any]) -> None:
     """Replace ``path`` atomically (:mod:`dssframe.store.atomic`) with ``state`` as JSON,
-    keys sorted; readable by its owner only (it holds the effective configuration)."""
-    write_json_atomically(str(path), state, sort_keys=True, mode=0o600)
+    keys sorted; readable by its owner only (it holds the effective configuration).
+    Not fsynced: the run loop rewrites it at every step, and after a crash the next
+    run writes it anew (nothing is decided from it)."""
+    write_json_atomically(str(path), state, sort_keys=True, mode=0o600, durable=False)
 
 
 def read_state(dest_dir: str) -> dict[str, Any] | None:
