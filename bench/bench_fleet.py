@@ -29,15 +29,16 @@ import tempfile
 import time
 from pathlib import Path
 
+#: The shared tree generator (``--mktree`` elsewhere, e.g. from a copy of the repository).
 MKTREE = Path(__file__).resolve().parents[2] / "shared" / "bench" / "mktree.py"
 DSS = [sys.executable, "-m", "dssframe"]
 
 
-def make_sources(root: Path, jobs: int, files: int) -> list[Path]:
+def make_sources(root: Path, jobs: int, files: int, mktree: Path = MKTREE) -> list[Path]:
     sources = []
     for number in range(jobs):
         source = root / f"src-{number:02d}"
-        subprocess.run([sys.executable, str(MKTREE), "gen", str(source), "--files", str(files),
+        subprocess.run([sys.executable, str(mktree), "gen", str(source), "--files", str(files),
                         "--dirs", str(max(files // 100, 1)), "--seed", str(number)],
                        check=True, stdout=subprocess.DEVNULL)  # fmt: skip
         sources.append(source)
@@ -127,11 +128,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--idle", type=float, default=30.0)
     parser.add_argument("--dir", help="work here (default: a temporary directory)")
+    parser.add_argument("--mktree", default=str(MKTREE), help="path of mktree.py")
     args = parser.parse_args()
     root = Path(args.dir or tempfile.mkdtemp(prefix="bench-fleet-"))
     env = {**os.environ, "XDG_STATE_HOME": str(root / "state"),
            "XDG_CONFIG_HOME": str(root / "config")}  # fmt: skip
-    sources = make_sources(root / "sources", args.jobs, args.files)
+    sources = make_sources(root / "sources", args.jobs, args.files, Path(args.mktree))
     subprocess.run(["sync"], check=True)
     times: dict[str, list[float]] = {"rsync": []}
     for parallel in (1, 2, 4):

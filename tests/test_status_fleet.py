@@ -294,3 +294,25 @@ def test_serve_refuses_to_listen_beyond_loopback_without_a_token(
     config.write_text(config.read_text() + 'serve-bind = "0.0.0.0:0"\n')
     result = run_dss("-c", str(config), "serve")
     assert result.returncode == 2 and "serve-token" in result.stderr
+
+
+def test_serve_rereads_the_jobs_on_sighup(tmp_path: Path, started: list[Child]) -> None:
+    """SIGHUP: the next request shows the config file's jobs as they are now; an
+    invalid file keeps the old ones."""
+    dests = [tmp_path / name for name in ("one", "two")]
+    for dest in dests:
+        dest.mkdir(mode=0o700)
+    config = tmp_path / "jobs.toml"
+    job_one = f'[[job]]\nname = "one"\ndest-dir = {toml_string(str(dests[0]))}\n'
+    job_two = f'[[job]]\nname = "two"\ndest-dir = {toml_string(str(dests[1]))}\n'
+    config.write_text(job_one)
+    serve, url = start_serve(config)
+    started.append(serve)
+    assert [job["name"] for job in http(url + "api/status").json()["jobs"]] == ["one"]
+    config.write_text(job_one + job_two)
+    serve.process.send_signal(signal.SIGHUP)
+    wait_until(lambda: len(http(url + "api/status").json()["jobs"]) == 2, what="two jobs")
+    config.write_text(job_one + job_two + "no such = option\n")
+    serve.process.send_signal(signal.SIGHUP)
+    assert [job["name"] for job in http(url + "api/status").json()["jobs"]] == ["one", "two"]
+    assert serve.stop() == 0

@@ -315,9 +315,8 @@ def _configtest_job(config: Config, host: PluginHost, as_json: bool) -> tuple[di
     if config.name:
         document = {"job": config.name, **document}
     if not as_json:
-        typer.echo(f"# config file: {config.path or '(none)'}")
-        if config.name:
-            typer.echo(f"# job {config.name}")
+        job = f" (job {config.name})" if config.name else ""
+        typer.echo(f"# config file: {config.path or '(none)'}{job}")
         typer.echo(to_toml(config.effective()) + plugins_to_toml(config.plugins), nl=False)
     for check in found:
         typer.echo(check.line(), err=True)

@@ -7,12 +7,15 @@ is imported at module level.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dssframe import hookimpl
 from dssframe.cli.context import get_state
+
+if TYPE_CHECKING:
+    from dssframe.core.config import Config
 
 
 def serve_command(
@@ -32,7 +35,8 @@ def serve_command(
 
     Only GET and HEAD. Beyond loopback, serve-token must be set in the config file:
     every request then needs "Authorization: Bearer TOKEN" or basic auth with the
-    token as the password. SIGTERM/SIGINT stop it (exit 0)."""
+    token as the password. SIGHUP re-reads the config file's jobs (the address and
+    the token stay until a restart). SIGTERM/SIGINT stop it (exit 0)."""
     import sys
 
     from dssframe.engine.serve import serve
@@ -43,7 +47,14 @@ def serve_command(
     def announce(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    raise typer.Exit(serve(configs, state.host(), bind, announce))
+    def reload() -> list[Config]:
+        from dssframe.store import configfile
+
+        jobs = configfile.load_jobs(state.config_file, state.overrides)
+        chosen = configfile.select_jobs(jobs, state.job_names)
+        return [state.host().apply_settings(config) for config in chosen]
+
+    raise typer.Exit(serve(configs, state.host(), bind, announce, reload))
 
 
 @hookimpl

@@ -160,17 +160,43 @@ class StatusSource:
     """What the pages show, built for each request (one at a time) from the world;
     the retention pictures are simulated once per job and kept."""
 
-    def __init__(self, configs: Sequence[Config], host: PluginHost) -> None:
+    def __init__(
+        self,
+        configs: Sequence[Config],
+        host: PluginHost,
+        reload: Callable[[], list[Config]] | None = None,
+    ) -> None:
         self.configs = list(configs)
         self.host = host
         self.lock = threading.Lock()
         self.pictures: dict[str, str | None] = {}
+        self.reload = reload
+        #: SIGHUP came: the next request reads the jobs again first.
+        self.reload_requested = False
 
     def document(self, now: int | None = None) -> dict[str, Any]:
         from dssframe.engine.status import fleet_status
 
         with self.lock:
+            self._reload_if_asked()
             return fleet_status(self.configs, self.host, now or int(time.time()), detail=True)
+
+    def _reload_if_asked(self) -> None:
+        """After SIGHUP: the config file's jobs again (kept as they were when it is
+        invalid, with one error line); the retention pictures are drawn anew."""
+        if not self.reload_requested or self.reload is None:
+            return
+        self.reload_requested = False
+        try:
+            configs = self.reload()
+            for config in configs:
+                config.require("dest-dir")
+        except DssError as exc:
+            log.error("reload rejected, keeping the old jobs: %s", exc)
+            return
+        self.configs = configs
+        self.pictures.clear()
+        log.log(logs.NOTICE, "serve: %d job(s) after reloading the configuration", len(configs))
 
     def page(self) -> str:
         from dssframe.core.statuspage import render
@@ -307,15 +333,18 @@ def serve(
     host: PluginHost,
     bind: str | None,
     announce: Callable[[str], None],
+    reload: Callable[[], list[Config]] | None = None,
 ) -> int:
     """Serve until SIGTERM or SIGINT; 0. ``announce`` hears the address once it
-    listens (with ``--bind HOST:0``, the port the system chose)."""
+    listens (with ``--bind HOST:0``, the port the system chose); SIGHUP makes the
+    next request read the jobs again through ``reload``."""
     where, token = serve_settings(configs, bind)
     check_exposure(where, token)
     for config in configs:
         config.require("dest-dir")  # a job without one: exit 2 now, not 500 per request
     try:
-        server = StatusServer(where, StatusSource(configs, host), token)
+        source = StatusSource(configs, host, reload)
+        server = StatusServer(where, source, token)
     except OSError as exc:
         raise DssError(f"serve: cannot listen on {where}: {exc.strerror or exc}") from None
     stopping = threading.Event()
@@ -326,7 +355,11 @@ def serve(
             # shutdown() waits for serve_forever() to return: not in this thread.
             threading.Thread(target=server.shutdown, daemon=True).start()
 
+    def hangup(signum: int, frame: object) -> None:
+        source.reload_requested = True
+
     old = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    old[signal.SIGHUP] = signal.signal(signal.SIGHUP, hangup)
     try:
         auth = "a token is required" if token else "no token: loopback only"
         announce(f"dss serve: listening on {server.url} ({len(configs)} job(s); {auth})")
