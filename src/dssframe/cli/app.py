@@ -27,6 +27,7 @@ BUILTIN_COMMAND_MODULES = {
     "daemon-commands": "dssframe.cli.daemon_commands",
     "plugin-commands": "dssframe.cli.plugin_commands",
     "systemd-commands": "dssframe.cli.systemd_commands",
+    "man-commands": "dssframe.cli.man_commands",
     "simulate-commands": "dssframe.cli.simulate_commands",
     "completion-commands": "dssframe.cli.completion_commands",
     "serve-commands": "dssframe.cli.serve_commands",
