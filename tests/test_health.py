@@ -82,6 +82,7 @@ def test_stale_after_defaults_to_twice_the_period_and_counts_from_the_completion
 def test_the_state_word_says_the_worst_news_first() -> None:
     failing = {"consecutive_failures": 2, "activity": "creating", "creating": {"pid": 1}}
     assert health.job_state(False, failing, True) == "stopped"
+    assert health.job_state(False, failing, True, paused=True) == "paused"
     assert health.job_state(True, failing, True) == "failing"
     assert health.job_state(True, {"activity": "creating", "creating": {}}, True) == "creating"
     assert health.job_state(True, {"activity": "removing"}, True) == "removing"
@@ -89,7 +90,8 @@ def test_the_state_word_says_the_worst_news_first() -> None:
     assert health.job_state(True, removing, False) == "removing"
     assert health.job_state(True, {"activity": "idle"}, True) == "stale"
     assert health.job_state(True, {"activity": "idle", "consecutive_failures": 0}, False) == "idle"
-    assert set(health.STATES) == {"stopped", "failing", "creating", "removing", "stale", "idle"}
+    assert set(health.STATES) == {
+        "stopped", "paused", "failing", "creating", "removing", "stale", "idle"}
 
 
 def test_the_last_failure_is_the_last_result_when_it_failed() -> None:
