@@ -87,6 +87,8 @@ def test_every_placeholder_has_one_style(capsys: pytest.CaptureFixture[str]) -> 
                 assert USAGE_ARGUMENT.fullmatch(word), (path, usage)
         found = sections(text)
         for line in found.get("Arguments", []):
+            if line.startswith("   "):
+                continue  # the continuation of a help text (terms are indented by two)
             term = first_column(line).removesuffix("...")
             assert WORD.fullmatch(term), (path, line)
         for line in found.get("Options", []):

@@ -31,6 +31,7 @@ BUILTIN_COMMAND_MODULES = {
     "simulate-commands": "dssframe.cli.simulate_commands",
     "completion-commands": "dssframe.cli.completion_commands",
     "serve-commands": "dssframe.cli.serve_commands",
+    "verify-commands": "dssframe.cli.verify_commands",
 }
 
 

@@ -220,6 +220,10 @@ OPTIONS: tuple[Option, ...] = (
            "127.0.0.1:8470)"),
     Option("serve-token", _optional_str, None, "bearer token or basic-auth password dss "
            "serve requires (required beyond loopback)"),
+    Option("verify-on-create", _bool, False, "after create, hash the new snapshot's new "
+           "files for dss verify"),
+    Option("parallel", _int_range(1, 64), 1, "rsync processes copying one snapshot at once "
+           "(local source-dir; 1: one rsync)"),
 )
 OPTION_BY_KEY = {option.key: option for option in OPTIONS}
 
@@ -306,6 +310,8 @@ class Config(NamedTuple):
     stale_after: int = 0
     serve_bind: str | None = None
     serve_token: str | None = None
+    verify_on_create: bool = False
+    parallel: int = 1
     plugins: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
     path: str | None = None  # the file it was read from, if any
     name: str = ""  # the job's name (a [[job]] table's ``name``); "" for a config without jobs

@@ -114,6 +114,13 @@ class EventKind(enum.Enum):
                           loop's start) became older than its    2d 3h (stale-after = 1d)``),
                           ``stale-after``; once, until a         ``snapshot`` (the newest complete
                           snapshot is complete again             name; None: there is none)
+    ``corruption-found``  *failure*: ``dss verify`` found a      ``snapshot`` (the newest snapshot
+                          stored file whose content no longer    holding it), ``path`` (the file's
+                          matches its hash (``corrupt``), whose  absolute path in it), ``reason``
+                          size, mtime or inode changed           (``corrupt``, ``modified``,
+                          (``modified``), that is gone or cannot ``missing``, ``unreadable``),
+                          be read; one event per inode (the      ``error`` (its relative path, what
+                          paths hard links share are one)        is wrong, the snapshots sharing it)
     ===================== ====================================== ===================================
 
     A removal's ``reason`` is the value of its :class:`~dssframe.core.retention.Reason`.
@@ -136,6 +143,7 @@ class EventKind(enum.Enum):
     HOOK_TIMEOUT = "hook-timeout"  # ``reason``: the hook; it was killed
     REMOVE_REFUSED = "remove-refused"  # the removal gate kept a snapshot a plan named
     SNAPSHOT_STALE = "snapshot-stale"  # no complete snapshot within stale-after
+    CORRUPTION_FOUND = "corruption-found"  # dss verify: a stored file no longer matches
 
     @property
     def is_failure(self) -> bool:
@@ -150,6 +158,7 @@ _FAILURES = {
     EventKind.LOCK_REFUSED,
     EventKind.HOOK_TIMEOUT,
     EventKind.SNAPSHOT_STALE,
+    EventKind.CORRUPTION_FOUND,
 }
 
 
@@ -178,7 +187,8 @@ class Event(NamedTuple):
     snapshot: str | None = None
     """The directory name of the snapshot concerned, if any."""
     path: str | None = None
-    """The absolute path of that snapshot directory, if any."""
+    """The absolute path of that snapshot directory, if any (``corruption-found``: of
+    the file in it)."""
     reason: str | None = None
     """Why: a removal reason, a veto's message, the run loop's exit reason, ..."""
     duration: float | None = None

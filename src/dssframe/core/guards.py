@@ -128,6 +128,70 @@ def rsync_option_problem(options: Iterable[str]) -> str | None:
     return None
 
 
+_RULES = "filter rules other than --exclude patterns cannot be kept exact across parts"
+#: rsync options that ``parallel`` > 1 cannot copy exactly as one rsync does, with why.
+#: (Each part is one rsync with filter rules of its own after the user's: an include or
+#: a filter rule of the user's could pull a path into several parts, a merge file's
+#: rules are not known beforehand, ...; see :mod:`dssframe.builtin.rsync.parallel`.)
+PARALLEL_LONG: dict[str, str] = {
+    "--include": _RULES,
+    "--include-from": _RULES,
+    "--filter": _RULES,
+    "--exclude-from": "its file may hold include rules ('+ ...'): " + _RULES,
+    "--cvs-exclude": "its rules come after dss's own: " + _RULES,
+    "--files-from": "would copy other paths than the tree the parts share out",
+    "--hard-links": "hard links between files copied by different parts cannot be kept",
+    "--delete-excluded": "would make each part delete what the other parts copy",
+    "--prune-empty-dirs": "would prune directories whose contents another part copies",
+    "--relative": "would copy other paths than the tree the parts share out",
+    "--max-delete": "would let each part delete that many",
+    "--no-recursive": "would copy only the top, which the parts share out",
+}
+PARALLEL_SHORT: dict[str, str] = {
+    "f": "--filter",
+    "F": "--filter",
+    "C": "--cvs-exclude",
+    "H": "--hard-links",
+    "m": "--prune-empty-dirs",
+    "R": "--relative",
+}
+_PARALLEL_ALIASES = {"--no-r": "--no-recursive", "--del-excluded": "--delete-excluded"}
+
+
+def parallel_problem(options: Iterable[str]) -> str | None:
+    """Why ``parallel`` > 1 cannot copy with the rsync-option words ``options`` exactly
+    as one rsync would, or None. (Words are read as :func:`rsync_option_problem` reads
+    them; ``--exclude`` patterns are allowed, except one that rsync would read as an
+    include rule: ``+ PATTERN``.)"""
+    words = iter(options)
+    for word in words:
+        if word == "--":
+            return None
+        if word.startswith("--"):
+            name, eq, value = word.partition("=")
+            name = _PARALLEL_ALIASES.get(name, name)
+            if name == "--exclude":
+                pattern = value if eq else next(words, "")
+                if pattern.startswith("+ "):
+                    return f"--exclude={pattern} is an include rule: {_RULES}"
+                continue
+            if name in PARALLEL_LONG:
+                return f"{word} {PARALLEL_LONG[name]}"
+            if name in LONG_WITH_VALUE and not eq:
+                next(words, None)
+        elif word.startswith("-") and len(word) > 1:
+            for index, letter in enumerate(word[1:], 1):
+                if letter in PARALLEL_SHORT:
+                    long_name = PARALLEL_SHORT[letter]
+                    where = "" if word == f"-{letter}" else f", in {word}"
+                    return f"-{letter} ({long_name}{where}) {PARALLEL_LONG[long_name]}"
+                if letter in SHORT_WITH_VALUE:
+                    if index == len(word) - 1:
+                        next(words, None)
+                    break
+    return None
+
+
 def glued_problem(word: str) -> str | None:
     """Why ``word``, an rsync-option word in option position, is evidently several
     arguments glued by whitespace, or None (the rule is in the module's docstring)."""
@@ -209,6 +273,13 @@ def check_config(config: Config) -> None:
     problem = rsync_option_problem(config.rsync_option)
     if problem is not None:
         raise ConfigError(f"rsync-option: {problem}")
+    if config.parallel > 1:
+        problem = parallel_problem(config.rsync_option)
+        if problem is not None:
+            raise ConfigError(
+                f"rsync-option, parallel: with parallel = {config.parallel}, {problem} "
+                "(remove the option, or set parallel = 1)"
+            )
     # Command-line paths were made absolute when the configuration was built; these
     # come from the config file. (source-dir may be remote: check_paths decides.)
     for key in ("dest-dir", "logfile"):

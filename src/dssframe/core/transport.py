@@ -86,6 +86,7 @@ the result for the host and for future policies.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from typing import NamedTuple, Protocol, runtime_checkable
 
 
@@ -358,3 +359,116 @@ def source_top(transport: Transport) -> str | None:
     """The one directory a snapshot holds the source in (see
     :class:`LayoutTransport`), None when it holds the source's own entries."""
     return transport.source_top() if isinstance(transport, LayoutTransport) else None
+
+
+# --- several processes as one copy ------------------------------------------------------
+#
+# A transport may copy with several processes at once (the builtin rsync with
+# ``parallel`` > 1): ``command()`` then returns :func:`group_argv` of a
+# :class:`CommandGroup`. That argument list is complete and runnable (``python -m
+# dssframe.engine.runner --group ...`` runs the group and exits with its status), and
+# the host, which recognizes it with :func:`parse_group`, runs the group's processes
+# itself, so that they behave as one process: a signal (SIGSTOP, SIGCONT, SIGTERM)
+# reaches every one of them, the group has ended when its last process has, and
+# ``classify`` gets each process's exit status and standard error
+# (:func:`split_group_stderr`).
+
+#: The module whose ``python -m`` runs a :class:`CommandGroup`, and the word after it.
+GROUP_MODULE = "dssframe.engine.runner"
+GROUP_FLAG = "--group"
+_STAGE = "--stage"
+_PROCEED = "--proceed="
+_COMMAND = "--command="
+
+
+class CommandGroup(NamedTuple):
+    """Processes that make one copy together. ``stages`` run one after the other, the
+    commands of one stage all at once; a stage starts only when every process of the
+    stage before it has exited with a status in ``proceed`` (otherwise the group ends
+    there, and the processes not started are reported as such)."""
+
+    stages: tuple[tuple[tuple[str, ...], ...], ...]
+    proceed: tuple[int, ...] = (0,)
+
+    def commands(self) -> list[tuple[str, ...]]:
+        """Every command, in stage order (the order of :func:`split_group_stderr`)."""
+        return [command for stage in self.stages for command in stage]
+
+
+def group_argv(group: CommandGroup, python: str) -> list[str]:
+    """The argument list that runs ``group`` (``python``: the interpreter's path):
+    ``PYTHON -m dssframe.engine.runner --group --proceed=0,23 --stage --command=N
+    WORD... --command=N WORD... --stage ...`` (each command's words counted, so that no
+    word of a command can be mistaken for a separator)."""
+    argv = [python, "-m", GROUP_MODULE, GROUP_FLAG]
+    argv.append(_PROCEED + ",".join(str(status) for status in group.proceed))
+    for stage in group.stages:
+        argv.append(_STAGE)
+        for command in stage:
+            argv += [f"{_COMMAND}{len(command)}", *command]
+    return argv
+
+
+def parse_group(argv: Sequence[str]) -> CommandGroup | None:
+    """The :class:`CommandGroup` that ``argv`` (made by :func:`group_argv`) runs, or None
+    for any other argument list (a malformed group raises ValueError)."""
+    if len(argv) < 4 or list(argv[1:4]) != ["-m", GROUP_MODULE, GROUP_FLAG]:
+        return None
+    words = list(argv[4:])
+    proceed: tuple[int, ...] = (0,)
+    if words and words[0].startswith(_PROCEED):
+        text = words.pop(0).removeprefix(_PROCEED)
+        proceed = tuple(int(status) for status in text.split(",") if status)
+    stages: list[tuple[tuple[str, ...], ...]] = []
+    while words:
+        if words.pop(0) != _STAGE:
+            raise ValueError("a command group's stages begin with --stage")
+        commands = []
+        while words and words[0].startswith(_COMMAND):
+            count = int(words.pop(0).removeprefix(_COMMAND))
+            if count < 1 or count > len(words):
+                raise ValueError(f"a command group's command of {count} words is cut short")
+            commands.append(tuple(words[:count]))
+            del words[:count]
+        if not commands:
+            raise ValueError("a command group's stage has no command")
+        stages.append(tuple(commands))
+    if not stages:
+        raise ValueError("a command group has no stage")
+    return CommandGroup(tuple(stages), proceed)
+
+
+class ProcessReport(NamedTuple):
+    """One process of a :class:`CommandGroup` as it ended: its exit status (negative:
+    killed by that signal; None: never started, because the group ended before its
+    stage) and its standard error."""
+
+    status: int | None
+    stderr: str
+
+
+#: What begins each process's part of a group's standard error as ``classify`` gets it.
+GROUP_STDERR_MARK = "\x1edssframe-process "
+
+
+def group_stderr(reports: Sequence[ProcessReport]) -> str:
+    """The standard error ``classify`` gets for a :class:`CommandGroup`: for each
+    process in command order, a line ``GROUP_STDERR_MARK`` + its status (``-`` when it
+    never started), then its own lines."""
+    parts = []
+    for report in reports:
+        status = "-" if report.status is None else str(report.status)
+        parts.append(f"{GROUP_STDERR_MARK}{status}\n{report.stderr}")
+    return "\n".join(parts)
+
+
+def split_group_stderr(stderr: str) -> list[ProcessReport] | None:
+    """The per-process reports in ``stderr`` when it is a group's
+    (:func:`group_stderr`), else None (the standard error of one process)."""
+    if not stderr.startswith(GROUP_STDERR_MARK):
+        return None
+    reports = []
+    for chunk in stderr.split("\n" + GROUP_STDERR_MARK):
+        head, _, text = chunk.removeprefix(GROUP_STDERR_MARK).partition("\n")
+        reports.append(ProcessReport(None if head == "-" else int(head), text))
+    return reports

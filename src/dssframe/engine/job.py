@@ -425,6 +425,10 @@ class Job:
             duration=float(completion - plan.creation),
             stats={**stats, "checksum": plan.checksum, "source_error_lines": result.tolerated},
         )
+        if self.config.verify_on_create:  # hash its new files for dss verify (never fails)
+            from dssframe.engine.verify import hash_created
+
+            hash_created(self.store.dest_dir, snapshot, plan.reference)
         return snapshot
 
     # --- the checks around a copy ------------------------------------------------------

@@ -129,6 +129,16 @@ def measure(path: str) -> Space | None:
     return Space(st.f_blocks * block, st.f_bavail * block, st.f_files, st.f_favail)
 
 
+#: What the last ``dss verify`` of a destination found, relative to it (dss writes it
+#: before it sends the ``corruption-found`` events).
+VERIFY_SUMMARY = os.path.join(".dssframe", "hashes", "last-verify.json")
+
+
+def last_verify(dest: str) -> Any:
+    """The summary of the last ``dss verify`` of ``dest``; None when there was none."""
+    return load_state(os.path.join(dest, VERIFY_SUMMARY))
+
+
 def scan(dest: str, now: int) -> list[SnapshotName] | None:
     try:
         return list_snapshots(dest, now)
@@ -154,7 +164,8 @@ def record(target: Target, event: Event) -> None:
                 if owner is not None and owner not in states:
                     states[owner] = old
             state = update(usable_state(states.get(target.job), dest), event)
-            found = families(scan(dest, now), state, measure(dest), target.thresholds)
+            found = families(scan(dest, now), state, measure(dest), target.thresholds,
+                             last_verify(dest))
             state["families"] = [family.to_json() for family in found]
             states[target.job] = state
             for job in _moved_away(target.textfile, states):

@@ -211,10 +211,12 @@ def families(
     state: Mapping[str, Any],
     space: Space | None,
     thresholds: Thresholds,
+    verify: Any = None,
 ) -> list[Family]:
     """One job's metrics, from its destination's snapshots, its remembered state and
     its file system; ``snapshots`` is None when the destination could not be read,
-    ``space`` when statvfs failed: their metrics are left out then."""
+    ``space`` when statvfs failed: their metrics are left out then. ``verify`` is the
+    summary of the last ``dss verify`` (``last-verify.json``), None when none ran."""
     out = _Families()
     if snapshots is not None:
         counts = Counter(s.state for s in snapshots)
@@ -268,6 +270,7 @@ def families(
         "When an event of each kind last happened.",
         [({"kind": kind}, epoch) for kind, epoch in sorted(state["last_event"].items())],
     )
+    _verify_families(out, verify)
     if space is not None:
         out.one("filesystem_size_bytes", "Size of the destination file system.",
                 space.size_bytes)
@@ -291,6 +294,26 @@ def families(
                 "1 if free space or inodes are below a threshold, else 0.",
                 thresholds.low(space))
     return out.items
+
+
+def _verify_families(out: _Families, verify: Any) -> None:
+    """The last ``dss verify``'s findings (left out before the first one)."""
+    if not isinstance(verify, dict):
+        return
+    counts: dict[str, int] = {}
+    for key in ("time", "corrupt", "modified", "missing", "unreadable"):
+        value = verify.get(key)
+        if not isinstance(value, int) or isinstance(value, bool):
+            return
+        counts[key] = value
+    out.one("verify_corrupt_files",
+            "Files whose content no longer matched their stored hash in the last dss "
+            "verify (hard links to one inode count once).", counts["corrupt"])
+    out.one("verify_modified_files",
+            "Stored files the last dss verify found modified (size, mtime or inode "
+            "changed), missing or unreadable.",
+            counts["modified"] + counts["missing"] + counts["unreadable"])
+    out.one("last_verify_timestamp_seconds", "When the last dss verify ran.", counts["time"])
 
 
 class JobSeries(NamedTuple):

@@ -124,6 +124,15 @@ class RsyncTransport(
             self.host_spec = check_host(config.remote_host)
             if self.user is not None:
                 check_user(self.user)
+            if config.parallel > 1:
+                raise ConfigError(
+                    f"parallel = {config.parallel}: a remote source ({config.remote_host}) "
+                    "is copied by one rsync; parallel > 1 needs a local source-dir "
+                    "(set parallel = 1)"
+                )
+        #: The part logs and the entries counted twice of each parallel copy, by its
+        #: log file (see :mod:`~dssframe.builtin.rsync.parallel`).
+        self.groups: dict[str, tuple[list[str], int]] = {}
 
     @staticmethod
     def _is_remote(config: Config) -> bool:
@@ -215,7 +224,23 @@ class RsyncTransport(
         the same. (``--no-inc-recursive``, which would make the percentage exact from
         the start, is not added: it changes how rsync copies -- the whole file list
         in memory before the first file -- and a terminal must not change the copy.)
+
+        With ``parallel`` > 1 (a local source) it is a command group of several such
+        rsync processes (:mod:`~dssframe.builtin.rsync.parallel`), or this one rsync
+        when the source has nothing to share out.
         """
+        if self.config.parallel > 1:
+            from dssframe.builtin.rsync import parallel
+
+            return parallel.command(self, request)
+        return self.rsync_command(request)
+
+    def rsync_command(
+        self, request: CopyRequest, log_file: str | None = None, rules: list[str] | None = None
+    ) -> list[str]:
+        """One rsync of ``request``: :meth:`command`'s, with its ``--stats`` log in
+        ``log_file`` (default: the request's) and filter ``rules`` after the user's
+        options, right before the operands."""
         c = self.config
         argv = [c.rsync_path, "-a" if request.progress else "-aq", "--delete"]
         if self.remote:
@@ -229,20 +254,31 @@ class RsyncTransport(
             argv.append("--info=progress2")
         if request.reference:
             argv.append(f"--link-dest={request.reference}")
-        if request.log_file is not None:
+        log_file = request.log_file if log_file is None else log_file
+        if log_file is not None:
             # The figures the metadata records, and the proof that rsync copied.
-            argv += ["--stats", f"--log-file={request.log_file}", "--log-file-format="]
+            argv += ["--stats", f"--log-file={log_file}", "--log-file-format="]
+        if rules:
+            argv += rules
         argv += [self.source_argument(), os.path.join(request.destination, "")]
         return argv
 
     def classify(self, exit_status: int, stderr: str) -> CopyResult:
-        from dssframe.builtin.rsync.verdict import classify
+        from dssframe.builtin.rsync.verdict import classify, classify_group
+        from dssframe.core.transport import split_group_stderr
 
+        reports = split_group_stderr(stderr)
+        if reports is not None:  # parallel: every rsync judged, the worst one decides
+            return classify_group(exit_status, reports, self.remote)
         return classify(exit_status, stderr, self.remote)
 
     def add_stats(self, request: CopyRequest, result: CopyResult) -> CopyResult:
         from dssframe.builtin.rsync.stats import add_stats
 
+        group = self.groups.pop(request.log_file, None) if request.log_file else None
+        if group is not None:
+            parts, overlap = group
+            return add_stats(request, result, self.config.rsync_path, parts, overlap)
         return add_stats(request, result, self.config.rsync_path)
 
     def parse_progress(self, output: str) -> Progress | None:

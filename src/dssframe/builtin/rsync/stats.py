@@ -8,7 +8,10 @@ before its report) is not believed."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+from collections.abc import Sequence
 
 from dssframe.core.transport import CopyRequest, CopyResult, CopyStats, Outcome
 
@@ -60,16 +63,42 @@ def parse_rsync_stats(text: str) -> dict[str, int]:
     return stats
 
 
-def add_stats(request: CopyRequest, result: CopyResult, rsync_path: str) -> CopyResult:
+def _read_stats(log_file: str) -> dict[str, int]:
+    try:
+        with open(log_file, encoding="utf-8", errors="replace") as handle:
+            return parse_rsync_stats(handle.read())
+    except OSError:
+        return {}
+
+
+def add_stats(
+    request: CopyRequest,
+    result: CopyResult,
+    rsync_path: str,
+    parts: Sequence[str] = (),
+    overlap: int = 0,
+) -> CopyResult:
     """``result`` with the statistics rsync logged for ``request``; an ERROR when rsync
-    called the copy complete without reporting them. (The host removes the log.)"""
+    called the copy complete without reporting them. (The host removes the log.)
+
+    A parallel copy's other rsync processes logged theirs into ``parts`` (removed
+    here): every figure is summed, and ``files`` less the ``overlap`` of entries that
+    more than one of them counted (the top directory, split directories, units)."""
     if request.log_file is None:
         return result  # no statistics were asked for
-    try:
-        with open(request.log_file, encoding="utf-8", errors="replace") as handle:
-            figures = parse_rsync_stats(handle.read())
-    except OSError:
-        figures = {}
+    figures = _read_stats(request.log_file)
+    complete = "files" in figures
+    for part in parts:
+        more = _read_stats(part)
+        with contextlib.suppress(OSError):
+            os.unlink(part)
+        complete = complete and "files" in more
+        for key, value in more.items():
+            figures[key] = figures.get(key, 0) + value
+    if parts and "files" in figures:
+        figures["files"] = max(1, figures["files"] - overlap)
+    if not complete:
+        figures.pop("files", None)
     stats = CopyStats(**figures) if figures else None
     if result.outcome is Outcome.COMPLETE and "files" not in figures:
         problem = (

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Sequence
 
-from dssframe.core.transport import CopyResult, Outcome
+from dssframe.core.transport import CopyResult, Outcome, ProcessReport
 
 COMPLETE_STATUSES = {0: "", 23: "partial transfer", 24: "source files vanished"}
 RETRY_STATUSES = {12: "error in rsync protocol data stream", 13: "errors with program diagnostics"}
@@ -67,6 +68,37 @@ def classify(exit_status: int, stderr: str, remote: bool) -> CopyResult:
         return CopyResult(Outcome.ERROR, exit_status, text)
     return CopyResult(
         Outcome.ERROR, exit_status, f"rsync exit {exit_status}: {message or 'failed'}"
+    )
+
+
+_SEVERITY = {Outcome.COMPLETE: 0, Outcome.RETRY: 1, Outcome.ERROR: 2}
+
+
+def classify_group(exit_status: int, reports: Sequence[ProcessReport], remote: bool) -> CopyResult:
+    """The outcome of a parallel copy (a command group of rsync processes,
+    ``exit_status`` being the group's): each rsync is judged by :func:`classify` on its
+    own status and lines, one that never started is an ERROR, and the worst decides --
+    ERROR over RETRY over COMPLETE, the first in command order among equals. A
+    complete copy carries every rsync's tolerated source-side errors."""
+    results = []
+    for report in reports:
+        if report.status is None:
+            text = "rsync not started: the copy ended before its turn (see the other rsync)"
+            results.append(CopyResult(Outcome.ERROR, exit_status, text))
+        else:
+            results.append(classify(report.status, report.stderr, remote))
+    worst = max(_SEVERITY[result.outcome] for result in results)
+    if worst:
+        return next(r for r in results if _SEVERITY[r.outcome] == worst)
+    tolerated = [line for result in results for line in result.tolerated]
+    noted = [result for result in results if result.exit_status != 0]
+    first = noted[0] if noted else results[0]
+    return CopyResult(
+        Outcome.COMPLETE,
+        first.exit_status,
+        "; ".join(result.message for result in noted if result.message),
+        tolerated_count=sum(result.tolerated_count for result in results),
+        tolerated=tuple(tolerated[:TOLERATED_KEPT]),
     )
 
 

@@ -1,0 +1,364 @@
+"""``parallel`` = N: one snapshot copied by several rsync processes at once, with exactly
+the result one rsync gives (loaded by :meth:`RsyncTransport.command` only then).
+
+The copy is a :class:`~dssframe.core.transport.CommandGroup` of two stages, every rsync
+with the same options, source operand, destination and ``--link-dest`` as the one
+rsync of ``parallel = 1``, so every path has the same name, the user's rules (which
+come first) decide about it the same way, and each rsync adds only rules of its own:
+
+1. the **top pass** copies everything except the contents of the *units* (rules
+   ``--exclude=/UNIT/*``): the top directory and the split directories with their
+   files, symbolic links and such, and each unit directory itself (created empty when
+   new, its attributes set); it deletes what the source no longer has at those levels,
+   turns entries of another type into the source's type, and sets the attributes of
+   the top directory and of the split ones;
+2. then the **parts**, N rsync processes at once, each the contents of its units
+   (``--include=/UNIT`` for each, ``--include=/DIR/`` and ``--exclude=/DIR/*`` for a
+   split directory DIR, and last ``--exclude=/*``): a part creates, changes and
+   deletes only inside its own units, since everything else is excluded, and rsync
+   never deletes an excluded path (``--delete-excluded`` is refused).
+
+A path below the units' level is taken at once by a rule that matches every path
+that deep (the top pass's ``--include=/*/*/*/**``, a part's ``--include=/DIR/*/**``
+and ``--include=/*/**``): rsync never enters an excluded directory, so it reaches such
+a path only inside what it copies, and without those rules each of its files would be
+held against every unit's rule. The user's rules come before all of these, so they
+still decide first.
+
+Why the result is the one rsync's: each path is copied, linked (``--link-dest``) or
+deleted by exactly one rsync, the same way one rsync would (same name, same rules,
+same reference); the directories several rsync processes see (the top, the split
+directories, each unit) get their final attributes from the same source, and no
+rsync creates or deletes an entry in a directory whose attributes another has
+already set for the last time: the top pass creates every unit before any part
+runs, and a part works only inside its units (a unit's own time is set by its part
+when it is done). The parts start only when the top pass has ended (0, 23 or 24),
+so they never run into a directory it is still changing.
+
+Units are directories only, found by a shallow scan of the source when the command
+is built (:func:`plan`): the top level, and the directories in each top-level
+directory; a top-level directory that weighs more than 1/N of the whole estimate is
+split into its subdirectories (its files stay with the top pass). The estimate of a
+directory is its entries, its files' sizes (``size / 64 KiB`` entries) and, for each
+subdirectory not scanned, the average directory seen. Units go to the lightest part
+first, heaviest first; beyond 32 units a part, the lightest stay with the top pass.
+A directory the user's ``--exclude`` patterns leave out is no unit (:func:`excluded_dir`;
+so the entries counted twice are known exactly). With fewer than two units there is
+nothing to share and the command is the one rsync of ``parallel = 1``. What appears at
+the top level after the scan is copied by the top pass (recursively: nothing of it is
+a unit).
+
+A source that changes during the copy races as it does with one rsync, and in one way
+more: a unit that stops being a directory after the scan. Before the top pass, the
+top pass cannot replace the old directory in the destination (its contents are
+excluded there), so the copy fails and stays incomplete (the next one sees the new
+type); after it, the part replaces it, and the top directory keeps the time of that
+change instead of the source's.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NamedTuple
+
+from dssframe.core.transport import CommandGroup, CopyRequest, group_argv
+
+if TYPE_CHECKING:
+    from dssframe.builtin.rsync import RsyncTransport
+
+#: A file's size counts as ``size / BYTES_PER_ENTRY`` entries in the estimate.
+BYTES_PER_ENTRY = 64 * 1024
+#: At most this many files are stat'ed for their sizes (the rest count the mean).
+STAT_BUDGET = 4096
+#: At most this many units per part (each is a rule the top pass holds its entries
+#: against); the lightest directories beyond are copied by the top pass.
+MAX_UNITS_PER_PART = 32
+#: The top pass's statuses after which the parts start (the verdict judges them all).
+PROCEED = (0, 23, 24)
+
+_WILDCARDS = re.compile(r"[*?\[]")
+_GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
+
+
+class Part(NamedTuple):
+    """One rsync of the second stage: its ``units`` (directories, relative to the
+    source's top: ``a`` or ``big/x``) and the split top-level directories they are in."""
+
+    units: tuple[str, ...]
+    parents: tuple[str, ...]
+
+
+class Partition(NamedTuple):
+    parts: tuple[Part, ...]
+
+    def units(self) -> list[str]:
+        return [unit for part in self.parts for unit in part.units]
+
+    def overlap(self) -> int:
+        """How many entries the parts' ``--stats`` count that the top pass counts too:
+        per part the transfer's top, its split directories and its units."""
+        return sum(1 + len(part.parents) + len(part.units) for part in self.parts)
+
+
+class _Dir(NamedTuple):
+    """A directory as the scan saw it: entries, bytes of the files stat'ed, files
+    stat'ed, and the names of its subdirectories."""
+
+    entries: int
+    size: int
+    sized: int
+    subdirs: tuple[str, ...]
+
+
+class _Scan:
+    def __init__(self) -> None:
+        self.budget = STAT_BUDGET
+
+    def dir(self, path: str) -> _Dir | None:
+        entries = size = sized = 0
+        subdirs = []
+        try:
+            with os.scandir(path) as found:
+                for entry in found:
+                    entries += 1
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            subdirs.append(entry.name)
+                        elif self.budget > 0 and entry.is_file(follow_symlinks=False):
+                            self.budget -= 1
+                            size += entry.stat(follow_symlinks=False).st_size
+                            sized += 1
+                    except OSError:
+                        continue
+        except OSError:
+            return None
+        return _Dir(entries, size, sized, tuple(sorted(subdirs)))
+
+
+def _weight(scanned: _Dir, unknown: float, file_size: float) -> float:
+    """The estimate of a scanned directory: itself, its entries, its files' bytes, and
+    ``unknown`` for each subdirectory (not scanned)."""
+    files = scanned.entries - len(scanned.subdirs)
+    size = scanned.size + (files - scanned.sized) * file_size
+    return 1 + files + size / BYTES_PER_ENTRY + len(scanned.subdirs) * unknown
+
+
+def user_excludes(options: Sequence[str]) -> list[str]:
+    """The ``--exclude`` patterns among the rsync-option words, in order (``!`` clears
+    the ones before it, as in rsync; a ``- `` prefix is dropped)."""
+    patterns: list[str] = []
+    words = iter(options)
+    for word in words:
+        if word == "--":
+            break
+        name, eq, value = word.partition("=")
+        if name != "--exclude":
+            continue
+        pattern = value if eq else next(words, "")
+        if pattern == "!":
+            patterns.clear()
+        elif pattern:
+            patterns.append(pattern.removeprefix("- "))
+    return patterns
+
+
+def _regex(pattern: str) -> str:
+    """A regular expression for an rsync wildcard pattern (``*`` within a name,
+    ``**`` across names, ``?``, ``[...]``, backslash escapes)."""
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("/***", i) and i + 4 == len(pattern):
+            out.append("(/.*)?")
+            break
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "\\" and i + 1 < len(pattern):
+            i += 1
+            out.append(re.escape(pattern[i]))
+        elif c == "[" and "]" in pattern[i + 2 :]:
+            end = pattern.index("]", i + 2)
+            body = pattern[i + 1 : end]
+            body = "^" + body[1:] if body.startswith(("!", "^")) else body
+            out.append("[" + body.replace("\\", "\\\\") + "]")
+            i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out)
+
+
+def excluded_dir(path: str, patterns: Sequence[str]) -> bool:
+    """Whether the user's ``--exclude`` ``patterns`` exclude the directory ``path``
+    (its name relative to the transfer's root, no slashes around) or one above it,
+    by rsync's rules: a trailing ``/`` matches directories only, a leading ``/``
+    anchors at the root, a pattern with a ``/`` or ``**`` matches the end of the path
+    at a name boundary, any other pattern the last name. Only the plan uses this: a
+    directory wrongly thought excluded is copied by the top pass, one wrongly thought
+    included is a unit rsync then leaves out, so a mistake changes the balance and the
+    count of shared entries, never the copy."""
+    names = path.split("/")
+    for depth in range(1, len(names) + 1):
+        here = "/".join(names[:depth])
+        for pattern in patterns:
+            body = pattern.rstrip("/") if pattern != "/" else pattern
+            anchored = body.startswith("/")
+            body = body.lstrip("/")
+            if anchored:
+                target, prefix = here, ""
+            elif "/" in body or "**" in body:
+                target, prefix = here, "(?:.*/)?"
+            else:
+                target, prefix = names[depth - 1], ""
+            if re.fullmatch(prefix + _regex(body), target, re.DOTALL):
+                return True
+    return False
+
+
+def plan(
+    source: str, parallel: int, top_name: str | None = None, excludes: Sequence[str] = ()
+) -> Partition | None:
+    """The units of a copy of the directory ``source`` and how ``parallel`` rsync
+    processes share them; None when there are fewer than two units (or the source
+    cannot be read: the copy will say why). ``top_name``: the directory the snapshot
+    holds the source in; a directory the user's ``excludes`` leave out is no unit."""
+    scan = _Scan()
+    top = scan.dir(source)
+    if top is None or not top.subdirs:
+        return None
+
+    def kept(path: str) -> bool:
+        return not excluded_dir(f"{top_name}/{path}" if top_name else path, excludes)
+
+    scanned = {name: scan.dir(os.path.join(source, name)) for name in top.subdirs if kept(name)}
+    seen = [d for d in scanned.values() if d is not None]
+    sized = sum(d.sized for d in seen) + top.sized
+    file_size = (sum(d.size for d in seen) + top.size) / sized if sized else 0.0
+    unknown = 1.0
+    if seen:
+        unknown += sum(d.entries for d in seen) / len(seen)
+        unknown += sum(d.size for d in seen) / len(seen) / BYTES_PER_ENTRY
+    weights = {
+        name: _weight(d, unknown, file_size) if d is not None else unknown
+        for name, d in scanned.items()
+    }
+    top_files = top.entries - len(top.subdirs)
+    total = sum(weights.values()) + top_files + top.size / BYTES_PER_ENTRY
+    units: dict[str, float] = {}
+    parents: dict[str, str] = {}
+    for name, weight in weights.items():
+        inside = scanned[name]
+        if weight * parallel > total and inside is not None and inside.subdirs:
+            for sub in inside.subdirs:
+                if not kept(f"{name}/{sub}"):
+                    continue
+                below = scan.dir(os.path.join(source, name, sub))
+                path = f"{name}/{sub}"
+                units[path] = _weight(below, unknown, file_size) if below else unknown
+                parents[path] = name
+        else:
+            units[name] = weight
+    if len(units) < 2:
+        return None
+    count = min(parallel, len(units))
+    if len(units) > MAX_UNITS_PER_PART * count:  # the lightest are copied by the top pass
+        kept_units = sorted(units, key=lambda p: (-units[p], p))[: MAX_UNITS_PER_PART * count]
+        units = {path: units[path] for path in kept_units}
+    loads = [0.0] * count
+    members: list[list[str]] = [[] for _ in range(count)]
+    for path in sorted(units, key=lambda p: (-units[p], p)):
+        lightest = loads.index(min(loads))
+        loads[lightest] += units[path]
+        members[lightest].append(path)
+    parts = []
+    for paths in members:
+        ordered = tuple(sorted(paths))
+        split = tuple(sorted({parents[p] for p in ordered if p in parents}))
+        parts.append(Part(ordered, split))
+    return Partition(tuple(parts))
+
+
+def pattern(top: str | None, path: str, suffix: str = "") -> str:
+    """The rsync filter pattern of ``path`` (in the source; anchored at the transfer's
+    root, which holds ``top/`` when the snapshot holds the source in ``top``) followed
+    by ``suffix`` (``/*``, ``/`` or nothing). When the pattern has wildcards, rsync
+    matches it by its wildcard rules, and ``* ? [ ] \\`` of the names are escaped;
+    otherwise rsync compares it literally and it must stay as it is."""
+    raw = f"/{top}/{path}" if top is not None else f"/{path}"
+    if _WILDCARDS.search(raw + suffix):
+        raw = _GLOB_SPECIAL.sub(r"\\\1", raw)
+    return raw + suffix
+
+
+def _root(top: str | None, suffix: str) -> str:
+    """The pattern of ``suffix`` (wildcards) below the source's top."""
+    return pattern(None, top, suffix) if top is not None else suffix
+
+
+def top_rules(top: str | None, partition: Partition) -> list[str]:
+    """The top pass: everything but the contents of the units. (The first rule takes
+    every path four levels down at once, which rsync reaches only outside the units:
+    it never enters what it excludes. Without it each of them would be held against
+    every unit's rule.)"""
+    rules = [f"--include={_root(top, '/*/*/*/**')}"]
+    rules += [f"--exclude={pattern(top, unit, '/*')}" for unit in sorted(partition.units())]
+    return rules
+
+
+def part_rules(top: str | None, part: Part) -> list[str]:
+    """One part: its units (and the split directories leading to them), nothing else
+    (the transfer's root, and ``top`` when there is one, are not excluded by any rule).
+    Paths below the units' level are taken by the first rule that can take them
+    (``/DIR/*/**`` below a split directory, ``/*/**`` elsewhere): rsync reaches them
+    only through an included unit, and each file is not held against every rule."""
+    rules = [f"--include={pattern(top, parent, '/*/**')}" for parent in part.parents]
+    rules += [f"--include={pattern(top, unit)}" for unit in part.units]
+    for parent in part.parents:
+        rules.append(f"--include={pattern(top, parent, '/')}")
+        rules.append(f"--exclude={pattern(top, parent, '/*')}")
+    rules.append(f"--include={_root(top, '/*/**')}")
+    rules.append(f"--exclude={_root(top, '/*')}")
+    return rules
+
+
+def part_log(log_file: str, number: int) -> str:
+    """The ``--stats`` log of part ``number`` beside the copy's log
+    (``rsync-1700000000.log`` -> ``rsync.part2-1700000000.log``): named so that the
+    host's clean-up of a crashed copy's logs finds it too."""
+    directory, name = os.path.split(log_file)
+    stem, dash, rest = name.rpartition("-")
+    return os.path.join(directory, f"{stem}.part{number}{dash}{rest}")
+
+
+def command(transport: RsyncTransport, request: CopyRequest) -> list[str]:
+    """The argument list of a copy with ``parallel`` > 1 rsync processes: a command
+    group (top pass, then the parts), or the one rsync when nothing can be shared."""
+    source = transport.local_source()
+    assert source is not None  # a remote source with parallel > 1 is refused
+    top = transport.source_top()
+    excludes = user_excludes(transport.config.rsync_option)
+    partition = plan(source, transport.config.parallel, top, excludes)
+    if partition is None:
+        return transport.rsync_command(request)
+    logs = []
+    first = transport.rsync_command(request, rules=top_rules(top, partition))
+    parts = []
+    for number, part in enumerate(partition.parts, 1):
+        log_file = part_log(request.log_file, number) if request.log_file else None
+        if log_file is not None:
+            logs.append(log_file)
+        rules = part_rules(top, part)
+        parts.append(tuple(transport.rsync_command(request, log_file=log_file, rules=rules)))
+    if request.log_file is not None:
+        transport.groups[request.log_file] = (logs, partition.overlap())
+    group = CommandGroup(((tuple(first),), tuple(parts)), proceed=PROCEED)
+    return group_argv(group, sys.executable)
