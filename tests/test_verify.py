@@ -275,3 +275,17 @@ def test_progress_is_one_line_on_a_terminal_and_nothing_when_piped(
     assert "\rhashing 1/2 " in text and "\rhashing 2/2 " in text, text
     assert text.rstrip(" ").endswith("\r") and "\n" not in text.replace("\r\n", "")  # cleared
     assert b"hashed" in result.stdout
+
+
+def test_removing_a_snapshot_removes_its_hashes(run_dss: RunDss, source: Path, dest: Path) -> None:
+    """A pruned or deleted snapshot's hash file goes with it (no stale hashes left)."""
+    from dssframe.store import hashes
+
+    first = run_dss("--source-dir", f"{source}/", "--dest-dir", str(dest), "create", check=True)
+    time.sleep(1.05 - time.time() % 1)
+    run_dss("--source-dir", f"{source}/", "--dest-dir", str(dest), "create", check=True)
+    run_dss("--dest-dir", str(dest), "verify", "--build", check=True)
+    assert len(hashes.keys(str(dest))) == 2
+    name = Path(first.stdout.strip()).name
+    run_dss("--dest-dir", str(dest), "delete", name, check=True)
+    assert len(hashes.keys(str(dest))) == 1

@@ -705,11 +705,13 @@ class Job:
             log.warning("cannot write the metadata of %s: %s", snapshot.name, exc)
 
     def _forget(self, snapshot: SnapshotName) -> None:
-        """``snapshot`` is gone: drop its document, re-point its children."""
-        from dssframe.store import metadata
+        """``snapshot`` is gone: drop its document (re-pointing its children) and its
+        hashes (``dss verify``)."""
+        from dssframe.store import hashes, metadata
 
         try:
             metadata.forget(self.store.dest_dir, snapshot.creation)
+            hashes.forget(self.store.dest_dir, snapshot.creation)
         except OSError as exc:
             log.warning("cannot update the metadata after removing %s: %s", snapshot.name, exc)
 

@@ -192,6 +192,11 @@ def stale(dest_dir: str, complete: dict[int, str]) -> list[str]:
     return sorted(found)
 
 
+def forget(dest_dir: str, creation: int) -> None:
+    """The snapshot created at ``creation`` is gone: its hash file and parts too."""
+    discard([hash_path(dest_dir, creation), *part_files(dest_dir, creation)])
+
+
 def discard(paths: Iterable[str]) -> None:
     for path in paths:
         with contextlib.suppress(FileNotFoundError):
