@@ -13,6 +13,8 @@ of the tree and every side copies it once, in an order rotated by one each round
   rsync:       rsync -a --delete --link-dest=/abs/prev SRC/ NEW/        (a fresh NEW)
   dss p1/p2/p4: dss --config CFG create   (parallel = 1, 2, 4; no-resume = true, so
                each copy goes into a fresh directory like the plain rsync's)
+  dss in process: the same create (parallel = 1) in a process that is already running,
+               as the run loop makes it: no start-up counted
   rsnapshot:   rsnapshot -c CONF alpha    (link_dest 1, retain alpha 1000: rotation by
                renames, then rsync --link-dest; nothing is ever deleted)
   rsync-time-machine: rsync-time-machine --no-auto-expire SRC/ DEST   (its own flags:
@@ -56,7 +58,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TARGETS = {"dss p1": 1.05, "dss p2": 0.85}
+TARGETS = {"dss p1": 1.05, "dss p2": 0.85, "dss in process": 1.02}
 
 
 def log(message: str = "") -> None:
@@ -176,6 +178,72 @@ def dss_side(run_dir: Path, src: Path, dss: str, env: dict[str, str], parallel: 
     return Side(f"dss p{parallel}", lambda: argv, lambda _rnd: argv, newest, env)
 
 
+#: The worker of the "dss in process" side: one process that makes a snapshot each time
+#: it reads a line, as the run loop does (Job.begin_create, rsync, finish_create), and
+#: answers "done" -- timed from the request to the answer, so no start-up is counted.
+IN_PROCESS_WORKER = """
+import sys
+from dssframe.plugins.host import load_host
+from dssframe.store import configfile
+from dssframe.engine.job import Job
+config = configfile.load(sys.argv[1], {})
+host = load_host()
+config = host.apply_settings(config)
+host.configure(config)
+for line in sys.stdin:
+    job = Job.from_config(config, host)
+    job.create()
+    print("done", flush=True)
+"""
+
+
+class InProcessSide(Side):
+    """``dss create``'s work in a process that is already running (the run loop's
+    create, no start-up): the first copy and every round are requests to the worker."""
+
+    def __init__(self, run_dir: Path, src: Path, env: dict[str, str]) -> None:
+        dest = run_dir / "dss-in-process"
+        dest.mkdir(mode=0o700)
+        config = run_dir / "dss-in-process.toml"
+        config.write_text(
+            f"source-dir = {json.dumps(f'{src}/')}\ndest-dir = {json.dumps(str(dest))}\n"
+            "no-resume = true\n"
+        )
+
+        def newest() -> Path | None:
+            found = complete_snapshots(dest)
+            return found[-1] if found else None
+
+        super().__init__("dss in process", lambda: [], lambda _rnd: [], newest, None)
+        self.worker = subprocess.Popen(
+            [sys.executable, "-c", IN_PROCESS_WORKER, str(config)], env=env, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        )  # fmt: skip
+
+    def run(self) -> float:
+        assert self.worker.stdin is not None and self.worker.stdout is not None
+        start = time.perf_counter()
+        self.worker.stdin.write("go\n")
+        self.worker.stdin.flush()
+        answer = self.worker.stdout.readline()
+        took = time.perf_counter() - start
+        if answer.strip() != "done":
+            raise SystemExit(f"the in-process worker failed: {answer!r}")
+        return took
+
+    def close(self) -> None:
+        if self.worker.stdin is not None:
+            self.worker.stdin.close()
+        self.worker.wait(60)
+
+
+def run_side(side: Side, argv: list[str]) -> float:
+    """One copy of ``side``, timed."""
+    if isinstance(side, InProcessSide):
+        return side.run()
+    return timed(argv, side.env)
+
+
 def rsync_side(run_dir: Path, src: Path) -> Side:
     root = run_dir / "rsync"
     root.mkdir()
@@ -282,6 +350,7 @@ def bench(
     log(run_checked([sys.executable, str(mktree), "gen", str(src), "--files", str(args.files)]))
     sides = [rsync_side(run_dir, src)]
     sides += [dss_side(run_dir, src, dss, env, n) for n in (1, 2, 4)]
+    sides.append(InProcessSide(run_dir, src, env))
     if not args.no_peers:
         tool = find_tool("rsnapshot")
         if tool:
@@ -296,7 +365,7 @@ def bench(
     # The untimed full first copies (a dss side's first run fills the bytecode cache,
     # and a dry run after it loads what the later copies load).
     for side in sides:
-        took = timed(side.first(), side.env)
+        took = run_side(side, side.first())
         os.sync()
         if side.env is not None:
             dry = [*side.first()[:-1], "--dry-run", "create"]
@@ -311,12 +380,15 @@ def bench(
         for side in order:
             warm_metadata(src)
             warm_metadata(side.newest())
-            took = timed(side.next_copy(rnd), side.env)
+            took = run_side(side, side.next_copy(rnd))
             os.sync()  # write back this copy before the next side runs
             side.times.append(took)
             line.append(f"{side.label} {fmt_s(took)}")
         log(f"round {rnd}: " + ", ".join(line))
 
+    for side in sides:
+        if isinstance(side, InProcessSide):
+            side.close()
     reference = sides[0]
     ok = True
     log("")
@@ -346,7 +418,7 @@ def bench(
     # Untimed checks: the dss sides made what plain rsync made.
     newest_plain = reference.newest()
     assert newest_plain is not None
-    for side in sides[1:4]:
+    for side in sides[1:5]:  # the four dss sides
         made = side.newest()
         assert made is not None
         text = differences(newest_plain, made).replace(".d..t...... ./\n", "")
