@@ -10,14 +10,12 @@ disk before it starts)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from dssframe.core.config import Config
-from dssframe.engine.job import Job
-from dssframe.plugins.host import load_host
 from dsstest import IN_CI, require_tool
 from test_safety_model import SEEN, SafetyMachine, small_disk, snapshot_state
 
@@ -25,6 +23,8 @@ __all__ = ["small_disk"]  # the fixture, used below
 
 
 class ParallelMachine(SafetyMachine):
+    extra_config: ClassVar[dict[str, Any]] = {"parallel": 3}
+
     def __init__(self, disk: Path, work: Path) -> None:
         super().__init__(disk, work)
         for name in ("second", "third dir"):
@@ -32,28 +32,6 @@ class ParallelMachine(SafetyMachine):
             (self.source / name / "inner" / "f").write_text(name)
             (self.source / name / "g").write_text(name * 3)
         self.expected_source = snapshot_state(self.source)
-
-    def _new_job(self) -> Job:
-        host = load_host()
-        config = host.apply_settings(
-            Config(
-                source_dir=f"{self.source}/",
-                dest_dir=str(self.dest),
-                unit_interval=3600,
-                num_intervals=3,
-                min_complete=self.min_complete,
-                parallel=3,
-                # create refuses to start below the free-space thresholds, which the
-                # 3 MiB disk always is: off, so that the copies (and the full disk) happen
-                min_free_mb=0,
-                min_free_percent=0,
-            )
-        )
-        host.configure(config)
-        job = Job.from_config(config, host)
-        job.clock = self._clock
-        job.sleep = self._sleep
-        return job
 
 
 @pytest.mark.timeout(900)

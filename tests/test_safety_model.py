@@ -61,6 +61,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 from hypothesis import Phase, event, settings
@@ -215,6 +216,9 @@ class SafetyMachine(RuleBasedStateMachine):
 
     # --- set-up helpers ------------------------------------------------------------
 
+    #: More settings of every job (a variant of the model: parallel copies, say).
+    extra_config: ClassVar[dict[str, Any]] = {}
+
     def _new_job(self) -> Job:
         """A job as a freshly started dss builds it (nothing in memory survives)."""
         host = load_host()
@@ -229,6 +233,7 @@ class SafetyMachine(RuleBasedStateMachine):
                 # 3 MiB disk always is: off, so that the copies (and the full disk) happen
                 min_free_mb=0,
                 min_free_percent=0,
+                **self.extra_config,
             )
         )
         host.configure(config)

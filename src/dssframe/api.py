@@ -22,7 +22,7 @@ What is here, by family (the reference in ``docs/`` documents every name):
   :class:`LayoutTransport`, :class:`StatsSource`, :class:`ProgressSource`,
   :class:`RestoringTransport`, :class:`PreviewingTransport`;
 - configuration: :class:`Config`, :class:`Setting`, :class:`PluginSettings`,
-  :func:`validate_section`;
+  :func:`validate_section`, :class:`JobTable`;
 - errors: :class:`DssError` and its subclasses;
 - files: :func:`write_atomically`, :func:`write_json_atomically`;
 - logging: :func:`get_logger`.
@@ -52,7 +52,7 @@ from dssframe.core.retention import (
     RetentionPolicy,
     SchedulingPolicy,
 )
-from dssframe.core.settings import PluginSettings, Setting, validate_section
+from dssframe.core.settings import JobTable, PluginSettings, Setting, validate_section
 from dssframe.core.transport import (
     Change,
     CopyRequest,
@@ -116,6 +116,7 @@ __all__ = [
     "LayoutTransport",
     "Outcome",
     "PluginError",
+    "JobTable",
     "PluginSettings",
     "PreviewingTransport",
     "ProbingTransport",

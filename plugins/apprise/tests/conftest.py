@@ -13,11 +13,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import dssframe_apprise
 import pytest
+
+from dssframe.api import JobTable
 
 
 @pytest.fixture(autouse=True)
@@ -29,8 +30,7 @@ def isolated_dirs(dss_isolated: Path) -> Path:
 @pytest.fixture(autouse=True)
 def unconfigured(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test starts without a configuration captured by the plugin."""
-    monkeypatch.setattr(dssframe_apprise, "_jobs",
-                        dssframe_apprise._Jobs(MappingProxyType({}), None))
+    monkeypatch.setattr(dssframe_apprise, "_jobs", JobTable())
 
 
 @dataclass

@@ -10,11 +10,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import dssframe_ping
 import pytest
+
+from dssframe.api import JobTable
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +29,7 @@ def unconfigured(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test starts without a configuration, a tail or an outage of the plugin's,
     with quick retries, and talks to 127.0.0.1 directly (no proxy from the
     environment)."""
-    monkeypatch.setattr(dssframe_ping, "_jobs", dssframe_ping._Jobs(MappingProxyType({}), None))
+    monkeypatch.setattr(dssframe_ping, "_jobs", JobTable())
     monkeypatch.setattr(dssframe_ping, "_tails", {})
     monkeypatch.setattr(dssframe_ping, "_failing", set())
     monkeypatch.setattr(dssframe_ping, "RETRY_DELAY", 0.05)

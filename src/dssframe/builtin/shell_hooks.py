@@ -54,13 +54,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
-from types import MappingProxyType
+from collections.abc import Callable
 from typing import NamedTuple
 
 from dssframe import hookimpl, logs
 from dssframe.core.config import Config
 from dssframe.core.events import Event, EventKind
+from dssframe.core.settings import JobTable
 
 log = logs.get("dssframe.hooks")
 
@@ -84,15 +84,8 @@ TIMED_OUT = 124
 REAP_TIMEOUT = 1.0
 
 
-class _Jobs(NamedTuple):
-    """What ``dssframe_configure`` gave, per job: replaced as a whole, never changed."""
-
-    by_name: Mapping[str, Config]
-    last: Config | None
-
-
 #: The configuration of each job (``config.name``) and the one configured last.
-_jobs = _Jobs(MappingProxyType({}), None)
+_jobs: JobTable[Config] = JobTable()
 #: (when :func:`stop_all` was called, when every hook must be gone), monotonic time.
 _stop: tuple[float, float] | None = None
 #: The process groups of the hooks running now (their leaders' pids).
@@ -164,30 +157,19 @@ def set_reporter(reporter: Callable[[Event], None] | None) -> None:
 def configure(config: Config) -> None:
     """Keep ``config`` as the configuration of its job (``config.name``), replacing an
     earlier one of that name, and as the one configured last."""
-    jobs = _jobs
-    by_name = dict(jobs.by_name)
-    by_name[config.name] = config
-    _set_jobs(_Jobs(MappingProxyType(by_name), config))
-
-
-def _set_jobs(jobs: _Jobs) -> None:
-    global _jobs
-    _jobs = jobs  # one assignment: a delivery thread sees the old jobs or the new ones
+    _jobs.keep(config.name, config)
 
 
 def forget_jobs() -> None:
     """Forget every configured job (tests, an embedding program)."""
-    _set_jobs(_Jobs(MappingProxyType({}), None))
+    _jobs.clear()
 
 
 def config_for(job: str) -> Config | None:
     """The configuration of ``job``; for ``""`` (an event that names no job) the one
     configured last; None for a job never configured (or before any)."""
-    jobs = _jobs
-    found = jobs.by_name.get(job)
-    if found is None and not job:
-        return jobs.last
-    return found
+    found = _jobs.lookup(job)
+    return found[1] if found else None
 
 
 def _report_timeout(key: str, message: str, config: Config | None) -> None:
@@ -336,7 +318,8 @@ def run(
     exit status (127: could not be started, negative: killed by that signal,
     :data:`TIMED_OUT`: timed out or cut off by a stop, and killed). A time-out is
     reported as ``config``'s job's (None: the job configured last)."""
-    job = config if config is not None else _jobs.last
+    last = _jobs.lookup("")
+    job = config if config is not None else (last[1] if last else None)
     outcome = _execute(key, value, args, timeout, job)
     return TIMED_OUT if isinstance(outcome, _Killed) else outcome
 

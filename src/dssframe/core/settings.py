@@ -16,9 +16,12 @@ naming the key (``dss configtest`` shows it), before anything runs.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from types import MappingProxyType
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from dssframe.core.errors import ConfigError
+
+T = TypeVar("T")
 
 TYPES = ("str", "int", "float", "bool", "list[str]")
 """The types a :class:`Setting` may declare."""
@@ -95,3 +98,40 @@ def validate_section(
         name: _check(declared.section, s, raw[name]) if name in raw else s.default
         for name, s in known.items()
     }
+
+
+class JobTable(Generic[T]):
+    """What ``dssframe_configure`` gave a plugin, per job: one value per
+    ``config.name`` (the latest call for a name replaces it) and the job configured
+    last. One ``dss run`` runs many jobs and configures the plugins for each before its
+    work, while events are delivered on other threads: :meth:`keep` builds a new table
+    and swaps it in with one assignment, so :meth:`lookup` sees the old table or the
+    new one, never a part."""
+
+    def __init__(self) -> None:
+        self._state: tuple[Mapping[str, T], str | None] = (MappingProxyType({}), None)
+
+    def keep(self, name: str, value: T) -> None:
+        """``value`` is job ``name``'s, and ``name`` the job configured last."""
+        table = self._state[0]
+        self._state = (MappingProxyType({**table, name: value}), name)
+
+    def lookup(self, job: str) -> tuple[str, T] | None:
+        """``(name, value)`` for an event of ``job``: that job's value; for ``""`` (an
+        event that names no job) the last configured job's; None for a job never
+        configured (its events go nowhere rather than to another job's settings)."""
+        table, last = self._state
+        if job in table:
+            return job, table[job]
+        if not job and last is not None:
+            return last, table[last]
+        return None
+
+    @property
+    def by_name(self) -> Mapping[str, T]:
+        """Every job's value, by name (a read-only snapshot)."""
+        return self._state[0]
+
+    def clear(self) -> None:
+        """Forget every job (tests; a new process in all but name)."""
+        self._state = (MappingProxyType({}), None)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from dssframe import hookimpl
@@ -23,6 +22,7 @@ from dssframe.api import (
     ConfigError,
     Event,
     EventKind,
+    JobTable,
     PluginSettings,
     Setting,
     get_logger,
@@ -230,25 +230,15 @@ def deliver(urls: Sequence[str], subject: str, text: str, kind: str, timeout: fl
     return failed
 
 
-class _Jobs(NamedTuple):
-    """The validated table of each job (``config.name``) and the one configured last;
-    replaced as a whole (one assignment), never changed: ``dssframe_configure`` runs
-    on the main thread, events on the delivery thread."""
-
-    by_name: Mapping[str, Routes]
-    last: Routes | None
-
-
 #: What dssframe_configure gave, per job (none yet: nothing is sent).
-_jobs = _Jobs(MappingProxyType({}), None)
+_jobs: JobTable[Routes] = JobTable()
 
 
 def configure(config: Config) -> Routes:
     """Validate and keep ``config``'s ``[plugins.apprise]`` table as the one of its job
     (``config.name``), replacing an earlier one of that name."""
-    global _jobs
     routes = Routes.from_table(config.plugins.get(SECTION))
-    _jobs = _Jobs(MappingProxyType({**_jobs.by_name, config.name: routes}), routes)
+    _jobs.keep(config.name, routes)
     return routes
 
 
@@ -256,11 +246,8 @@ def routes_for(job: str) -> Routes | None:
     """The table of ``job``; for ``""`` (an event that names no job) the one configured
     last; None for a job never configured (its events go nowhere rather than to
     another job's URLs)."""
-    jobs = _jobs
-    routes = jobs.by_name.get(job)
-    if routes is None and not job:
-        return jobs.last
-    return routes
+    found = _jobs.lookup(job)
+    return found[1] if found else None
 
 
 def notify(event: Event, routes: Routes | None = None) -> list[str]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
-from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from dssframe import hookimpl
@@ -30,6 +29,7 @@ from dssframe.api import (
     ConfigError,
     Event,
     EventKind,
+    JobTable,
     PluginSettings,
     Setting,
     get_logger,
@@ -261,17 +261,8 @@ def request(url: str, method: str, text: str, timeout: float) -> int:
         raise _Failure(f"{type(exc).__name__}: {exc}", True) from None
 
 
-class _Jobs(NamedTuple):
-    """The validated table of each job (``config.name``) and the name configured last;
-    replaced as a whole (one assignment), never changed: ``dssframe_configure`` runs
-    on the main thread, events on the delivery thread."""
-
-    by_name: Mapping[str, Pings]
-    last: str | None
-
-
 #: What dssframe_configure gave, per job (none yet: nothing is sent).
-_jobs = _Jobs(MappingProxyType({}), None)
+_jobs: JobTable[Pings] = JobTable()
 #: The log tail of each job: one line per event heard, newest last. Only the delivery
 #: thread (dssframe_event) touches it.
 _tails: dict[str, deque[str]] = {}
@@ -284,10 +275,8 @@ def configure(config: Config) -> Pings:
     """Validate and keep ``config``'s ``[plugins.ping]`` table as the one of its job
     (``config.name``; a reload replaces it; the job's tail survives, cut to the new
     ``tail-lines`` when the next event is heard)."""
-    global _jobs
     pings = Pings.from_table(config.plugins.get(SECTION))
-    jobs = _jobs
-    _jobs = _Jobs(MappingProxyType({**jobs.by_name, config.name: pings}), config.name)
+    _jobs.keep(config.name, pings)
     return pings
 
 
@@ -295,13 +284,7 @@ def pings_for(job: str) -> tuple[str, Pings] | None:
     """``(job name, table)`` for an event of ``job``: that job's table; for ``""`` (an
     event that names no job) the one configured last; None for a job never configured
     (its events ping nothing rather than another job's monitor)."""
-    jobs = _jobs
-    pings = jobs.by_name.get(job)
-    if pings is not None:
-        return job, pings
-    if not job and jobs.last is not None:
-        return jobs.last, jobs.by_name[jobs.last]
-    return None
+    return _jobs.lookup(job)
 
 
 def _tail_of(job: str, size: int) -> deque[str]:

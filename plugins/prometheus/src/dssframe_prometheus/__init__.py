@@ -21,7 +21,6 @@ import _thread
 import os
 import time
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from dssframe import hookimpl
@@ -29,6 +28,7 @@ from dssframe.api import (
     Config,
     ConfigError,
     Event,
+    JobTable,
     PluginSettings,
     Setting,
     SnapshotName,
@@ -222,17 +222,9 @@ def _job_of_dest(dest: str, writer: Target) -> str | None:
     return None
 
 
-class _Jobs(NamedTuple):
-    """The target of each job (``config.name``; None: off for that job) and the name
-    configured last; replaced as a whole (one assignment), never changed:
-    ``dssframe_configure`` runs on the main thread, events on the delivery thread."""
-
-    by_name: Mapping[str, Target | None]
-    last: str | None
-
-
-#: What dssframe_configure gave, per job (none yet: nothing is written).
-_jobs = _Jobs(MappingProxyType({}), None)
+#: What dssframe_configure gave, per job (None: off for that job; none yet: nothing
+#: is written).
+_jobs: JobTable[Target | None] = JobTable()
 #: Held while a textfile and its state are rewritten (``_thread``: no threading import).
 _lock = _thread.allocate_lock()
 
@@ -240,28 +232,22 @@ _lock = _thread.allocate_lock()
 def configure(config: Config) -> Target | None:
     """Validate ``config``'s ``[plugins.prometheus]`` table and keep its target as the
     one of its job (``config.name``), replacing an earlier one of that name."""
-    global _jobs
     target = target_of(config)
-    _jobs = _Jobs(MappingProxyType({**_jobs.by_name, config.name: target}), config.name)
+    _jobs.keep(config.name, target)
     return target
 
 
 def forget_jobs() -> None:
     """Forget every configured job (tests; a new process in all but name)."""
-    global _jobs
-    _jobs = _Jobs(MappingProxyType({}), None)
+    _jobs.clear()
 
 
 def target_for(job: str) -> Target | None:
     """The target of ``job``; for ``""`` (an event that names no job) the one
     configured last; None for a job that is off or never configured (its events write
     nothing rather than another job's series)."""
-    jobs = _jobs
-    if job in jobs.by_name:
-        return jobs.by_name[job]
-    if not job and jobs.last is not None:
-        return jobs.by_name[jobs.last]
-    return None
+    found = _jobs.lookup(job)
+    return found[1] if found else None
 
 
 @hookimpl
