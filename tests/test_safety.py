@@ -601,6 +601,28 @@ def test_an_attribute_change_never_reaches_older_snapshots_through_a_reused_dir(
     assert (newest / "empty").stat().st_ino == (first / "empty").stat().st_ino  # still linked
 
 
+@pytest.mark.usefixtures("rsync")
+def test_an_entry_rsync_could_not_make_way_for_is_never_complete(
+    run_dss: RunDss, source: Path, dest: Path
+) -> None:
+    """A resumed directory holds a directory whose contents are now excluded, where
+    the source has a file: rsync cannot empty it (excluded files are protected from
+    deletion), leaves the file out and exits 23 with "could not make way for new
+    regular file" -- a line without "rsync:" in front. Not a complete snapshot."""
+    opts = ["--source-dir", f"{source}/", "--dest-dir", str(dest),
+            "--rsync-option=--exclude=*.tmp"]  # fmt: skip
+    leftover = dest / f"{int(time.time())}-incomplete"
+    (leftover / "now-a-file").mkdir(parents=True)
+    (leftover / "now-a-file" / "old.tmp").write_text("excluded now")
+    (source / "now-a-file").write_text("the source's file")
+    result = run_dss(*opts, "create")
+    assert result.returncode == 1, result.stderr
+    assert complete(dest) == []
+    assert error_line(result.stderr).endswith(
+        "destination: could not make way for new regular file: now-a-file"
+    ), result.stderr
+
+
 PINNING_HOOK = '''
 import os
 from dssframe import hookimpl

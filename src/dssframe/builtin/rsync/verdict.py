@@ -182,6 +182,10 @@ _UNTAGGED_SOURCE = re.compile(
     r"|read errors mapping) "
 )
 _VANISHED = "file has vanished: "
+# The receiver could not replace an entry by the source's one of another type (a
+# directory it may not empty: its contents are excluded, so protected from deletion):
+# the copy lacks the source's entry. rsync prints this without "rsync:" and exits 23.
+_NO_WAY = "could not make way for "
 _QUOTED = re.compile(r'"[^"]*"')
 
 
@@ -212,6 +216,8 @@ def line_side(line: str) -> Side:
         return Side.NONE
     if line.startswith(_VANISHED):
         return Side.SOURCE
+    if line.startswith(_NO_WAY):
+        return Side.DESTINATION
     bare = _unquoted(line)
     if _PEER_DIED.search(bare):
         return Side.CONSEQUENCE
