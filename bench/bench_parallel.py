@@ -3,7 +3,7 @@
 the peers rsnapshot and rsync-time-machine, when installed), same data, same run.
 
     .venv/bin/python bench/bench_parallel.py [--files 20000] [--rounds 5] [--workdir DIR]
-                                             [--no-peers] [--keep] [--json FILE]
+                                             [--ssh] [--no-peers] [--keep] [--json FILE]
 
 Makes a mktree.py tree (``gen --files N``), then one destination per side, each with an
 untimed full first copy of the same tree (so every side links against a previous copy
@@ -34,8 +34,11 @@ missed. An untimed check at the end compares the newest snapshots of the dss sid
 the newest plain copy (``rsync -anic --delete``: no output, identical) and reports the
 share of files hard-linked to the previous copy per side.
 
-Over ssh ``parallel`` > 1 is refused (a remote source is copied by one rsync), so there
-is no ssh part; bench_ssh.py measures parallel = 1 over ssh.
+``--ssh``: the same sides but the peers, the source read over ssh: a test sshd on
+127.0.0.1 (tests/sshd.py: its own generated keys and config), the plain rsync with
+``-e "ssh -o BatchMode=yes -o ConnectTimeout=30 -p PORT -i KEY -o ..."
+USER@127.0.0.1:SRC/`` and dss with the same ssh settings (each of its rsync processes
+opens its own connection; the plan's listing is one more). Targets: the same.
 
 The tree generator is ../shared/bench/mktree.py relative to the repository root
 (override with DSSFRAME_MKTREE). Standard library only. Peers: ``apt-get install -y
@@ -48,6 +51,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -56,8 +60,10 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+CONNECT_TIMEOUT = 30
 TARGETS = {"dss p1": 1.05, "dss p2": 0.85, "dss in process": 1.02}
 
 
@@ -161,12 +167,40 @@ class Side:
         self.times: list[float] = []
 
 
-def dss_side(run_dir: Path, src: Path, dss: str, env: dict[str, str], parallel: int) -> Side:
+class Source:
+    """The tree, as the plain rsync reads it (``words``: its source operand, and ``-e``
+    before it over ssh) and as a dss config says it (``config``: TOML lines)."""
+
+    def __init__(self, src: Path, server: Any = None) -> None:
+        self.src = src
+        self.words = [f"{src}/"]
+        self.config = f"source-dir = {json.dumps(f'{src}/')}\n"
+        if server is None:
+            return
+        ssh = ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT}"]
+        ssh += ["-p", str(server.port), "-i", str(server.client_key)]
+        options = [*server.ssh_options(), "IdentitiesOnly=yes"]
+        for option in options:
+            ssh += ["-o", option]
+        self.words = ["-e", shlex.join(ssh), f"{server.user}@{server.host}:{src}/"]
+        self.config += "\n".join([
+            f"remote-host = {json.dumps(server.host)}",
+            f"remote-user = {json.dumps(server.user)}",
+            'use-ssh = "always"',
+            f"ssh-port = {server.port}",
+            f"ssh-identity = {json.dumps(str(server.client_key))}",
+            f"ssh-option = {json.dumps(server.ssh_options())}",
+            f"ssh-connect-timeout = {CONNECT_TIMEOUT}",
+            "",
+        ])  # fmt: skip
+
+
+def dss_side(run_dir: Path, src: Source, dss: str, env: dict[str, str], parallel: int) -> Side:
     dest = run_dir / f"dss-p{parallel}"
     dest.mkdir(mode=0o700)
     config = run_dir / f"dss-p{parallel}.toml"
     config.write_text(
-        f"source-dir = {json.dumps(f'{src}/')}\ndest-dir = {json.dumps(str(dest))}\n"
+        f"{src.config}dest-dir = {json.dumps(str(dest))}\n"
         f"parallel = {parallel}\nno-resume = true\n"
     )
     argv = [dss, "--config", str(config), "create"]
@@ -201,14 +235,11 @@ class InProcessSide(Side):
     """``dss create``'s work in a process that is already running (the run loop's
     create, no start-up): the first copy and every round are requests to the worker."""
 
-    def __init__(self, run_dir: Path, src: Path, env: dict[str, str]) -> None:
+    def __init__(self, run_dir: Path, src: Source, env: dict[str, str]) -> None:
         dest = run_dir / "dss-in-process"
         dest.mkdir(mode=0o700)
         config = run_dir / "dss-in-process.toml"
-        config.write_text(
-            f"source-dir = {json.dumps(f'{src}/')}\ndest-dir = {json.dumps(str(dest))}\n"
-            "no-resume = true\n"
-        )
+        config.write_text(f"{src.config}dest-dir = {json.dumps(str(dest))}\nno-resume = true\n")
 
         def newest() -> Path | None:
             found = complete_snapshots(dest)
@@ -244,19 +275,19 @@ def run_side(side: Side, argv: list[str]) -> float:
     return timed(argv, side.env)
 
 
-def rsync_side(run_dir: Path, src: Path) -> Side:
+def rsync_side(run_dir: Path, src: Source) -> Side:
     root = run_dir / "rsync"
     root.mkdir()
     made: list[Path] = []
 
     def first() -> list[str]:
         made.append(root / "s000")
-        return ["rsync", "-a", "--delete", f"{src}/", f"{made[-1]}/"]
+        return ["rsync", "-a", "--delete", *src.words, f"{made[-1]}/"]
 
     def next_copy(rnd: int) -> list[str]:
         prev = made[-1]
         made.append(root / f"s{rnd:03d}")
-        return ["rsync", "-a", "--delete", f"--link-dest={prev}", f"{src}/", f"{made[-1]}/"]
+        return ["rsync", "-a", "--delete", f"--link-dest={prev}", *src.words, f"{made[-1]}/"]
 
     return Side("rsync", first, next_copy, lambda: made[-1] if made else None)
 
@@ -315,6 +346,7 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=20000, help="files in the tree")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (default 5)")
     parser.add_argument("--workdir", help="make the run directory in here")
+    parser.add_argument("--ssh", action="store_true", help="read the source over a test sshd")
     parser.add_argument("--no-peers", action="store_true", help="leave out rsnapshot and rtm")
     parser.add_argument("--keep", action="store_true", help="keep the run directory")
     parser.add_argument("--json", help="also write the samples to this file")
@@ -335,7 +367,15 @@ def main() -> int:
     env["PYTHONPYCACHEPREFIX"] = str(run_dir / "pycache")  # as bench_core.py's default
     log(f"run directory {run_dir}; load average {loadavg()}; {os.cpu_count()} cpus")
     try:
-        ok = bench(args, run_dir, mktree, dss, env)
+        if args.ssh:
+            sys.path.insert(0, str(REPO_ROOT / "tests"))
+            from sshd import running_sshd
+
+            with running_sshd(run_dir / "sshd") as server:
+                log(f"sshd on {server.host}:{server.port}: the source is read over ssh")
+                ok = bench(args, run_dir, mktree, dss, env, server)
+        else:
+            ok = bench(args, run_dir, mktree, dss, env)
     finally:
         if not args.keep:
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -344,14 +384,22 @@ def main() -> int:
 
 
 def bench(
-    args: argparse.Namespace, run_dir: Path, mktree: Path, dss: str, env: dict[str, str]
+    args: argparse.Namespace,
+    run_dir: Path,
+    mktree: Path,
+    dss: str,
+    env: dict[str, str],
+    server: Any = None,
 ) -> bool:
     src = run_dir / "src"
     log(run_checked([sys.executable, str(mktree), "gen", str(src), "--files", str(args.files)]))
-    sides = [rsync_side(run_dir, src)]
-    sides += [dss_side(run_dir, src, dss, env, n) for n in (1, 2, 4)]
-    sides.append(InProcessSide(run_dir, src, env))
-    if not args.no_peers:
+    source = Source(src, server)
+    sides = [rsync_side(run_dir, source)]
+    sides += [dss_side(run_dir, source, dss, env, n) for n in (1, 2, 4)]
+    sides.append(InProcessSide(run_dir, source, env))
+    if server is not None:
+        log("over ssh: rsnapshot and rsync-time-machine are left out (local peers only)")
+    elif not args.no_peers:
         tool = find_tool("rsnapshot")
         if tool:
             sides.append(rsnapshot_side(run_dir, src, tool))
@@ -428,7 +476,8 @@ def bench(
         share = inode_share(snaps[-1], snaps[-2]) if len(snaps) > 1 else 0.0
         log(f"check {side.label}: {same}; {share:.1%} of files linked to the previous copy")
     if args.json:
-        Path(args.json).write_text(json.dumps({"files": args.files, "sides": summary}, indent=1))
+        document = {"files": args.files, "ssh": server is not None, "sides": summary}
+        Path(args.json).write_text(json.dumps(document, indent=1))
     return ok
 
 

@@ -106,13 +106,17 @@ class CopyRequest(NamedTuple):
     ``checksum`` option's per-mille draw). ``progress``: the host draws a progress bar
     from the process's standard output (set only for a :class:`ProgressSource`).
     ``log_file``: a file private to this copy that the process may write its log into
-    (set only for a :class:`StatsSource`, see there); None otherwise."""
+    (set only for a :class:`StatsSource`, see there); None otherwise. ``fresh``: the
+    copy starts in an empty ``destination`` (or one that does not exist yet); False
+    (the default: not known) when it may hold an earlier copy, a resumed or recycled
+    directory whose entries may differ from the reference's in any way."""
 
     destination: str
     reference: str | None = None
     checksum: bool = False
     progress: bool = False
     log_file: str | None = None
+    fresh: bool = False
 
 
 class CopyStats(NamedTuple):

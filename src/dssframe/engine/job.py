@@ -223,6 +223,7 @@ class Job:
             checksum=checksum,
             progress=progress and isinstance(self.transport, ProgressSource),
             log_file=log_file,
+            fresh=reuse is None,
         )
         # The transport's command as it is, so that --dry-run shows exactly what runs.
         argv = self.transport.command(request)

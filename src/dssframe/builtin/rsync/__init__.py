@@ -124,15 +124,9 @@ class RsyncTransport(
             self.host_spec = check_host(config.remote_host)
             if self.user is not None:
                 check_user(self.user)
-            if config.parallel > 1:
-                raise ConfigError(
-                    f"parallel = {config.parallel}: a remote source ({config.remote_host}) "
-                    "is copied by one rsync; parallel > 1 needs a local source-dir "
-                    "(set parallel = 1)"
-                )
         #: The part logs and the entries counted twice of each parallel copy, by its
         #: log file (see :mod:`~dssframe.builtin.rsync.parallel`).
-        self.groups: dict[str, tuple[list[str], int]] = {}
+        self.groups: dict[str, tuple[list[str], Callable[[], int]]] = {}
 
     @staticmethod
     def _is_remote(config: Config) -> bool:
@@ -210,7 +204,14 @@ class RsyncTransport(
         """The source operand exactly as rsync must receive it."""
         if not self.remote:
             return self.source_display()
-        return self._remote_spec(remote_path(os.path.join(self.config.require("source-dir"), "")))
+        return self.remote_source("")
+
+    def remote_source(self, path: str) -> str:
+        """The operand of the remote directory ``path`` (relative to the source's top,
+        ``""`` the top), with its trailing slash."""
+        return self._remote_spec(
+            remote_path(os.path.join(self.config.require("source-dir"), path, ""))
+        )
 
     def command(self, request: CopyRequest) -> list[str]:
         """``rsync -aq --delete [-s -e SSH] [rsync-option ...] [--checksum]
@@ -225,9 +226,9 @@ class RsyncTransport(
         the start, is not added: it changes how rsync copies -- the whole file list
         in memory before the first file -- and a terminal must not change the copy.)
 
-        With ``parallel`` > 1 (a local source) it is a command group of several such
-        rsync processes (:mod:`~dssframe.builtin.rsync.parallel`), or this one rsync
-        when the source has nothing to share out.
+        With ``parallel`` > 1 it is a command group of several such rsync processes
+        (:mod:`~dssframe.builtin.rsync.parallel`; each over its own ssh connection for
+        a remote source), or this one rsync when the source has nothing to share out.
         """
         if self.config.parallel > 1:
             from dssframe.builtin.rsync import parallel
@@ -278,7 +279,7 @@ class RsyncTransport(
         group = self.groups.pop(request.log_file, None) if request.log_file else None
         if group is not None:
             parts, overlap = group
-            return add_stats(request, result, self.config.rsync_path, parts, overlap)
+            return add_stats(request, result, self.config.rsync_path, parts, overlap())
         return add_stats(request, result, self.config.rsync_path)
 
     def parse_progress(self, output: str) -> Progress | None:

@@ -13,10 +13,11 @@ come first) decide about it the same way, and each rsync adds only rules of its 
    turns entries of another type into the source's type, and sets the attributes of
    the top directory and of the split ones;
 2. then the **parts**, N rsync processes at once, each the contents of its units
-   (``--include=/UNIT`` for each, ``--include=/DIR/`` and ``--exclude=/DIR/*`` for a
-   split directory DIR, and last ``--exclude=/*``): a part creates, changes and
-   deletes only inside its own units, since everything else is excluded, and rsync
-   never deletes an excluded path (``--delete-excluded`` is refused).
+   (``--include=/UNIT/`` for each, a directory only, ``--include=/DIR/`` and
+   ``--exclude=/DIR/*`` for a split directory DIR, and last ``--exclude=/*``): a part
+   creates, changes and deletes only inside its own units, since everything else is
+   excluded, and rsync never deletes an excluded path (``--delete-excluded`` is
+   refused).
 
 A path below the units' level is taken at once by a rule that matches every path
 that deep (the top pass's ``--include=/*/*/*/**``, a part's ``--include=/DIR/*/**``
@@ -48,6 +49,25 @@ nothing to share and the command is the one rsync of ``parallel = 1``. What appe
 the top level after the scan is copied by the top pass (recursively: nothing of it is
 a unit).
 
+For a remote source the plan reads the reference snapshot instead (the copy
+``--link-dest`` links against: the source as it was last time, on the local disk, so
+planning costs no connection) when the copy starts in an empty directory; otherwise
+(a resumed or recycled directory, or no reference) it reads the source itself through
+rsync's ``--list-only`` over the copy's ssh (:func:`listing_command`), two levels at
+a time: the top and every directory in it, then each directory that is split. A
+listing that fails or takes longer than ssh's connect timeout plus
+:data:`LIST_TIMEOUT` leaves the copy to one rsync, and a warning says so.
+
+A unit read from an old shape (or misread) cannot make a copy into an empty
+directory differ: one the source no longer has is copied by no part and its rule
+excludes nothing; one that is no longer a directory is copied by the top pass alone
+(a part takes a unit, and a split directory, only as a directory: ``UNIT/``); a
+directory new at the top is copied by the top pass whole; and the statistics'
+shared entries are counted on the finished copy (:meth:`Partition.overlap`). Into a
+directory that holds an earlier copy the shape must be the source's own: the top pass
+could not replace an old directory there whose contents it excludes by a file. Each
+rsync opens its own ssh connection.
+
 A source that changes during the copy races as it does with one rsync, and in one way
 more: a unit that stops being a directory after the scan. Before the top pass, the
 top pass cannot replace the old directory in the destination (its contents are
@@ -58,12 +78,19 @@ change instead of the source's.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import shlex
+import signal
+import stat
+import subprocess
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
+from dssframe import logs
 from dssframe.core.transport import CommandGroup, CopyRequest, group_argv
 
 if TYPE_CHECKING:
@@ -78,6 +105,8 @@ STAT_BUDGET = 4096
 MAX_UNITS_PER_PART = 32
 #: The top pass's statuses after which the parts start (the verdict judges them all).
 PROCEED = (0, 23, 24)
+
+log = logs.get("dssframe")
 
 _WILDCARDS = re.compile(r"[*?\[]")
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
@@ -97,10 +126,24 @@ class Partition(NamedTuple):
     def units(self) -> list[str]:
         return [unit for part in self.parts for unit in part.units]
 
-    def overlap(self) -> int:
-        """How many entries the parts' ``--stats`` count that the top pass counts too:
-        per part the transfer's top, its split directories and its units."""
-        return sum(1 + len(part.parents) + len(part.units) for part in self.parts)
+    def overlap(self, root: str) -> int:
+        """How many entries the parts' ``--stats`` counted that the top pass counted
+        too, read off the finished copy in ``root`` (the snapshot's copy of the source's
+        top): per part the transfer's top, and its split directories and units that
+        are directories there. (A part takes its units and split directories only as
+        directories, ``--include=/UNIT/``: one that is not, or no longer, a directory
+        in the source is the top pass's alone, or nobody's.)"""
+
+        def is_dir(path: str) -> bool:
+            try:
+                return stat.S_ISDIR(os.lstat(os.path.join(root, path)).st_mode)
+            except OSError:
+                return False
+
+        return sum(
+            1 + sum(map(is_dir, part.parents)) + sum(map(is_dir, part.units))
+            for part in self.parts
+        )
 
 
 class _Dir(NamedTuple):
@@ -114,14 +157,19 @@ class _Dir(NamedTuple):
 
 
 class _Scan:
-    def __init__(self) -> None:
+    """A local source, read with ``scandir`` (the type from the directory entry, a stat
+    only for the sizes of the first :data:`STAT_BUDGET` files)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
         self.budget = STAT_BUDGET
 
     def dir(self, path: str) -> _Dir | None:
+        """The directory ``path`` (relative to the source's top, ``""`` the top)."""
         entries = size = sized = 0
         subdirs = []
         try:
-            with os.scandir(path) as found:
+            with os.scandir(os.path.join(self.root, path) if path else self.root) as found:
                 for entry in found:
                     entries += 1
                     try:
@@ -136,6 +184,124 @@ class _Scan:
         except OSError:
             return None
         return _Dir(entries, size, sized, tuple(sorted(subdirs)))
+
+
+class Scanner(Protocol):
+    def dir(self, path: str) -> _Dir | None:
+        """The directory ``path`` (relative to the source's top, ``""`` the top), or
+        None when it cannot be read."""
+
+
+#: One line of ``rsync --list-only --no-h``: type and permissions, size, date, time,
+#: and the name after exactly one space (it may begin with spaces itself).
+_LISTED = re.compile(rb"(\S)\S* +([\d,]+) \S+ \S+ (.*)", re.DOTALL)
+#: How rsync writes a byte it does not print as it is (a newline, a backslash before
+#: ``#``, a byte the locale cannot print): ``\#`` and three octal digits.
+_ESCAPED = re.compile(rb"\\#([0-7]{3})")
+
+
+class _Counts:
+    """A directory being read from a listing (what becomes its :class:`_Dir`)."""
+
+    def __init__(self) -> None:
+        self.entries = self.size = self.sized = 0
+        self.subdirs: list[str] = []
+
+    def add(self, kind: bytes, name: str, size: int) -> None:
+        self.entries += 1
+        if kind == b"d":
+            self.subdirs.append(name)
+        elif kind == b"-":
+            self.size += size
+            self.sized += 1
+
+    def made(self) -> _Dir:
+        return _Dir(self.entries, self.size, self.sized, tuple(sorted(self.subdirs)))
+
+
+def parse_listing(output: bytes, base: str) -> dict[str, _Dir]:
+    """The directories an ``rsync --list-only -r --exclude=/*/*/*`` of ``base`` (relative
+    to the source's top) shows whole: ``base`` itself and each directory in it, by path
+    relative to the top. Lines that are not entries (rsync's notices) are passed over.
+    (Names are needed only for directories, which rsync lists before their contents;
+    a misread line changes the balance of the parts, never the copy: see :func:`plan`.)"""
+    top = _Counts()
+    inside: dict[str, _Counts] = {}
+    for line in output.split(b"\n"):
+        found = _LISTED.fullmatch(line)
+        if found is None:
+            continue
+        kind, size, raw = found[1], int(found[2].replace(b",", b"")), found[3]
+        name = os.fsdecode(_ESCAPED.sub(lambda m: bytes([int(m[1], 8)]), raw))
+        if name == ".":
+            continue
+        # A symbolic link's line ends in " -> TARGET", which may hold slashes: its
+        # directory is known from the directories listed before it.
+        head, slash, tail = name.partition("/")
+        if slash and head in inside and (kind == b"l" or "/" not in tail):
+            inside[head].add(kind, tail, size)
+        elif not slash or kind == b"l":
+            top.add(kind, name, size)
+            if kind == b"d":
+                inside[name] = _Counts()
+    dirs = {base: top.made()}
+    for name, counts in inside.items():
+        dirs[f"{base}/{name}" if base else name] = counts.made()
+    return dirs
+
+
+class _Listing:
+    """A remote source, listed by rsync itself over the copy's ssh (``list_command``
+    of a path relative to the source's top), two levels at a time: the top and each
+    directory in it at once, and the directories in a split one when it is split.
+    A listing that fails or takes more than ``timeout`` seconds leaves its directories
+    unknown (so, for the top, the copy is the one rsync of ``parallel = 1``)."""
+
+    def __init__(self, list_command: Callable[[str], list[str]], timeout: float) -> None:
+        self.list_command = list_command
+        self.timeout = timeout
+        self.known: dict[str, _Dir] = {}
+        self.listed: set[str] = set()
+
+    def dir(self, path: str) -> _Dir | None:
+        if path not in self.known:
+            parent = path.rpartition("/")[0]
+            if parent not in self.listed:
+                self.listed.add(parent)
+                self.known.update(self._list(parent))
+        return self.known.get(path)
+
+    def _list(self, base: str) -> dict[str, _Dir]:
+        argv = self.list_command(base)
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its ssh goes with it on a timeout
+        )
+        try:
+            output, errors = process.communicate(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            log.warning(
+                "parallel: listing the remote source took more than %gs; "
+                "copying %s with one rsync", self.timeout, base or "it",
+            )
+            return {}
+        if process.returncode not in PROCEED:
+            last = errors.decode(errors="replace").strip().splitlines()[-1:]
+            # 255: ssh failed, and so will the copy, which says why in its one line.
+            level = logging.INFO if process.returncode == 255 else logging.WARNING
+            log.log(
+                level,
+                "parallel: listing the remote source failed (rsync exit %s%s); "
+                "copying %s with one rsync",
+                process.returncode, f": {last[0]}" if last else "", base or "it",
+            )
+            return {}
+        return parse_listing(output, base)
 
 
 def _weight(scanned: _Dir, unknown: float, file_size: float) -> float:
@@ -225,21 +391,25 @@ def excluded_dir(path: str, patterns: Sequence[str]) -> bool:
 
 
 def plan(
-    source: str, parallel: int, top_name: str | None = None, excludes: Sequence[str] = ()
+    source: str | Scanner,
+    parallel: int,
+    top_name: str | None = None,
+    excludes: Sequence[str] = (),
 ) -> Partition | None:
-    """The units of a copy of the directory ``source`` and how ``parallel`` rsync
-    processes share them; None when there are fewer than two units (or the source
-    cannot be read: the copy will say why). ``top_name``: the directory the snapshot
-    holds the source in; a directory the user's ``excludes`` leave out is no unit."""
-    scan = _Scan()
-    top = scan.dir(source)
+    """The units of a copy of the directory ``source`` (a local path, or a
+    :class:`Scanner` of a remote one) and how ``parallel`` rsync processes share them;
+    None when there are fewer than two units (or the source cannot be read: the copy
+    will say why). ``top_name``: the directory the snapshot holds the source in; a
+    directory the user's ``excludes`` leave out is no unit."""
+    scan = _Scan(source) if isinstance(source, str) else source
+    top = scan.dir("")
     if top is None or not top.subdirs:
         return None
 
     def kept(path: str) -> bool:
         return not excluded_dir(f"{top_name}/{path}" if top_name else path, excludes)
 
-    scanned = {name: scan.dir(os.path.join(source, name)) for name in top.subdirs if kept(name)}
+    scanned = {name: scan.dir(name) for name in top.subdirs if kept(name)}
     seen = [d for d in scanned.values() if d is not None]
     sized = sum(d.sized for d in seen) + top.sized
     file_size = (sum(d.size for d in seen) + top.size) / sized if sized else 0.0
@@ -261,7 +431,7 @@ def plan(
             for sub in inside.subdirs:
                 if not kept(f"{name}/{sub}"):
                     continue
-                below = scan.dir(os.path.join(source, name, sub))
+                below = scan.dir(f"{name}/{sub}")
                 path = f"{name}/{sub}"
                 units[path] = _weight(below, unknown, file_size) if below else unknown
                 parents[path] = name
@@ -321,7 +491,7 @@ def part_rules(top: str | None, part: Part) -> list[str]:
     (``/DIR/*/**`` below a split directory, ``/*/**`` elsewhere): rsync reaches them
     only through an included unit, and each file is not held against every rule."""
     rules = [f"--include={pattern(top, parent, '/*/**')}" for parent in part.parents]
-    rules += [f"--include={pattern(top, unit)}" for unit in part.units]
+    rules += [f"--include={pattern(top, unit, '/')}" for unit in part.units]
     for parent in part.parents:
         rules.append(f"--include={pattern(top, parent, '/')}")
         rules.append(f"--exclude={pattern(top, parent, '/*')}")
@@ -339,26 +509,96 @@ def part_log(log_file: str, number: int) -> str:
     return os.path.join(directory, f"{stem}.part{number}{dash}{rest}")
 
 
+#: rsync-option words the listing of a remote source passes on: how rsync reaches
+#: the remote side, and how it reads the names there (the user's ``-e`` wins, as in
+#: the copy).
+LISTING_LONG = frozenset(
+    {
+        "--rsync-path", "--remote-option", "--rsh", "--protocol", "--iconv", "--no-iconv",
+        "--timeout", "--contimeout", "--ipv4", "--ipv6", "--blocking-io", "--no-blocking-io",
+    }
+)  # fmt: skip
+LISTING_SHORT = {"4": "--ipv4", "6": "--ipv6", "M": "--remote-option", "e": "--rsh"}
+#: How long a listing of a remote source may take, beyond ssh's connect timeout.
+LIST_TIMEOUT = 30.0
+
+
+def listing_options(options: Sequence[str]) -> list[str]:
+    """The words of the user's rsync-option ``options`` that the listing passes on
+    (:data:`LISTING_LONG`, :data:`LISTING_SHORT`), in order, as long options."""
+    from dssframe.core.guards import LONG_WITH_VALUE, SHORT_WITH_VALUE
+
+    kept: list[str] = []
+    words = iter(options)
+    for word in words:
+        if word == "--":
+            break
+        if word.startswith("--"):
+            name, eq, value = word.partition("=")
+            if name in LONG_WITH_VALUE and not eq:
+                value, eq = next(words, ""), "="
+            if name in LISTING_LONG:
+                kept.append(f"{name}{eq}{value}")
+        elif word.startswith("-") and len(word) > 1:
+            for index, letter in enumerate(word[1:], 1):
+                value = ""
+                if letter in SHORT_WITH_VALUE:
+                    value = word[index + 1 :] or next(words, "")
+                if letter in LISTING_SHORT:
+                    long_name = LISTING_SHORT[letter]
+                    kept.append(f"{long_name}={value}" if letter in SHORT_WITH_VALUE else long_name)
+                if letter in SHORT_WITH_VALUE:
+                    break
+    return kept
+
+
+def listing_command(transport: RsyncTransport, path: str) -> list[str]:
+    """``rsync --list-only -a --no-h -s -e SSH [options] --exclude=/*/*/* HOST:DIR/``:
+    the entries of ``path`` (relative to the remote source's top) two levels deep, over
+    the ssh the copy uses, sizes in plain digits."""
+    return [
+        transport.config.rsync_path, "--list-only", "-a", "--no-h",
+        "-s", "-e", shlex.join(transport.ssh_command()),
+        *listing_options(transport.config.rsync_option),
+        "--exclude=/*/*/*", transport.remote_source(path),
+    ]  # fmt: skip
+
+
+def scanner(transport: RsyncTransport, request: CopyRequest) -> str | Scanner:
+    """What the plan reads the source's shape from: a local source itself; for a remote
+    one the request's reference snapshot (the ``--link-dest`` copy of the source as it
+    was last time, on the local disk: no connection) when the copy starts in an empty
+    directory, else (a resumed or recycled one, or no reference) a :class:`_Listing`."""
+    source = transport.local_source()
+    if source is not None:
+        return source
+    reference = request.reference
+    if reference is not None and request.fresh and os.path.isdir(reference):
+        return reference
+    timeout = transport.config.ssh_connect_timeout + LIST_TIMEOUT
+    return _Listing(lambda path: listing_command(transport, path), timeout)
+
+
 def command(transport: RsyncTransport, request: CopyRequest) -> list[str]:
     """The argument list of a copy with ``parallel`` > 1 rsync processes: a command
     group (top pass, then the parts), or the one rsync when nothing can be shared."""
-    source = transport.local_source()
-    assert source is not None  # a remote source with parallel > 1 is refused
     top = transport.source_top()
     excludes = user_excludes(transport.config.rsync_option)
-    partition = plan(source, transport.config.parallel, top, excludes)
+    shape = scanner(transport, request)
+    partition = plan(shape, transport.config.parallel, top, excludes)
     if partition is None:
         return transport.rsync_command(request)
-    logs = []
+    part_logs = []
     first = transport.rsync_command(request, rules=top_rules(top, partition))
     parts = []
     for number, part in enumerate(partition.parts, 1):
         log_file = part_log(request.log_file, number) if request.log_file else None
         if log_file is not None:
-            logs.append(log_file)
+            part_logs.append(log_file)
         rules = part_rules(top, part)
         parts.append(tuple(transport.rsync_command(request, log_file=log_file, rules=rules)))
     if request.log_file is not None:
-        transport.groups[request.log_file] = (logs, partition.overlap())
+        root = os.path.join(request.destination, top or "")
+        transport.groups[request.log_file] = (part_logs, partial(partition.overlap, root))
     group = CommandGroup(((tuple(first),), tuple(parts)), proceed=PROCEED)
     return group_argv(group, sys.executable)
