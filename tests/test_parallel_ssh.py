@@ -15,6 +15,8 @@ import os
 import random
 import shutil
 import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,7 +27,17 @@ from dssframe.core.transport import CopyRequest, parse_group
 from dssframe.store import configfile
 from dsstest import RunDss, complete, snapshots
 from sshd import SshServer, source_config
-from test_parallel import _stats, build_tree, differences, linked, mutate, newest
+from test_daemon import wait_until
+from test_parallel import (
+    _rsyncs_writing_into,
+    _slow_source,
+    _stats,
+    build_tree,
+    differences,
+    linked,
+    mutate,
+    newest,
+)
 
 pytestmark = pytest.mark.usefixtures("rsync")
 
@@ -156,7 +168,7 @@ def test_parallel_snapshots_over_ssh_are_the_one_rsync_snapshot(
     snapshot, random changes (top-level directories become files and the other way
     round, some vanish, some are new), and with ``resume`` an interrupted copy of an
     older tree left to resume; then parallel 1, 2 and 4 over ssh into three copies of
-    the destination. Each rsync has its own connection, and the listing its own."""
+    the destination, all rsync processes of a copy through one ssh connection."""
     rng = random.Random(seed)
     source = tmp_path / "src"
     build_tree(source, rng)
@@ -183,11 +195,9 @@ def test_parallel_snapshots_over_ssh_are_the_one_rsync_snapshot(
         before = connections(sshd)
         result = run_dss("--config", str(configs[n]), "create", check=True)
         logins = connections(sshd) - before
-        if n == 1:
-            assert logins == 1
-        else:  # the top pass and n parts, and when resumed the listing (of the top,
-            # and of the dominating directory when it is split)
-            assert 1 + n + resume <= logins <= 1 + n + 2 * resume, (n, logins)
+        # one rsync, one login; parallel: one shared connection, which the second
+        # parallel create finds still up (ControlPersist)
+        assert logins == (1 if n < 4 else 0), (n, logins)
         made[n] = Path(result.stdout.strip())
         assert made[n] == newest(dests[n])
         assert [s.complete for s in snapshots(dests[n])] == [True, True]
@@ -262,3 +272,97 @@ def test_a_unit_that_became_a_file_since_the_reference_is_copied_exactly(
             break
     assert runs in ([0], [1, 0]), runs
     assert differences(source, newest(dest)) == ""
+
+
+def test_each_rsync_logs_in_by_itself_when_the_user_says_controlmaster_no(
+    run_dss: RunDss, sshd: SshServer, tmp_path: Path
+) -> None:
+    """The user's ssh-option values come first and win in ssh: ``ControlMaster=no``
+    gives a connection each (the top pass, the parts; the listing when resumed)."""
+    source = tmp_path / "src"
+    build_tree(source, random.Random(21))
+    dest = tmp_path / "dest"
+    dest.mkdir(mode=0o700)
+    options = [*sshd.ssh_options(), "ControlMaster=no"]
+    config = source_config(tmp_path, sshd, source, dest, parallel=2, ssh_option=options)
+    run_dss("--config", str(config), "create", check=True)  # listing, top pass, 2 parts
+    mutate(source, random.Random(22))
+    before = connections(sshd)
+    run_dss("--config", str(config), "create", check=True)  # from the reference: no listing
+    assert connections(sshd) - before == 3
+    assert differences(source, newest(dest)) == ""
+
+
+def test_the_control_socket_goes_only_into_a_private_directory(
+    sshd: SshServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    transport = ssh_transport(sshd, tmp_path, parallel=2)
+    runtime = Path(tempfile.mkdtemp(prefix="run", dir="/tmp"))  # short, as a socket needs
+    request.addfinalizer(lambda: shutil.rmtree(runtime))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / ("long" * 20)))
+    assert not parallel.shared_connection(transport)[3].startswith(f"ControlPath={tmp_path}")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    options = parallel.shared_connection(transport)
+    assert options[:2] == ["-o", "ControlMaster=auto"]
+    path = options[3].removeprefix("ControlPath=")
+    assert Path(path).parent == runtime / "dssframe"
+    assert (runtime / "dssframe").stat().st_mode & 0o777 == 0o700
+    # another source, other options: another socket; the same: the same one
+    assert parallel.shared_connection(ssh_transport(sshd, tmp_path / "x", parallel=2)) != options
+    assert parallel.shared_connection(transport) == options
+    # a directory others may enter, or a link, is not private: the next candidate
+    (runtime / "dssframe").chmod(0o755)
+    assert not parallel.private_dir(str(runtime / "dssframe"))
+    (runtime / "dssframe").rmdir()
+    (runtime / "dssframe").symlink_to(tmp_path)
+    assert not parallel.private_dir(str(runtime / "dssframe"))
+    fallback = parallel.shared_connection(transport)[3].removeprefix("ControlPath=")
+    assert Path(fallback).parent == Path(f"/tmp/dssframe-{os.geteuid()}")
+    assert not parallel.private_dir("/tmp/with space")
+    assert not parallel.private_dir("/tmp/percent%h")
+    # not OpenSSH's ssh: no ssh options it may not know
+    other = ssh_transport(sshd, tmp_path, parallel=2, **{"ssh-command": "/usr/bin/dbclient"})
+    assert parallel.shared_connection(other) == []
+
+
+def test_a_killed_parallel_create_over_ssh_resumes_to_the_one_rsync_snapshot(
+    run_dss: RunDss, sshd: SshServer, tmp_path: Path
+) -> None:
+    """SIGKILL of dss while its parts copy over the shared connection: the local rsync
+    processes die with it, the incomplete directory stays, and the next create
+    resumes it (listing the source) into exactly what one rsync over ssh makes."""
+    source = _slow_source(tmp_path / "src")
+    dest, plain = tmp_path / "dest", tmp_path / "plain"
+    dest.mkdir(mode=0o700)
+    plain.mkdir(mode=0o700)
+    (tmp_path / "slow").mkdir()
+    slow = source_config(
+        tmp_path / "slow", sshd, source, dest, parallel=2, rsync_option=["--bwlimit=3000"]
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dssframe", "--config", str(slow), "create"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    wait_until(lambda: len(_rsyncs_writing_into(dest)) >= 2, what="the parts' rsync")
+    time.sleep(0.3)
+    process.kill()
+    process.wait(10)
+    wait_until(lambda: not _rsyncs_writing_into(dest), what="the rsync processes to die")
+    (left,) = snapshots(dest)
+    assert left.incomplete
+
+    (tmp_path / "fast").mkdir()
+    fast = source_config(tmp_path / "fast", sshd, source, dest, parallel=2)
+    result = run_dss("--config", str(fast), "create", check=True)
+    (snapshot,) = complete(dest)
+    assert [s.complete for s in snapshots(dest)] == [True]  # the incomplete one was reused
+    assert Path(result.stdout.strip()) == snapshot
+    (tmp_path / "one").mkdir()
+    one = source_config(tmp_path / "one", sshd, source, plain)
+    run_dss("--config", str(one), "create", check=True)
+    assert differences(newest(plain), snapshot) == ""
+    assert differences(snapshot, newest(plain)) == ""

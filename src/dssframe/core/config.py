@@ -223,7 +223,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("verify-on-create", _bool, False, "after create, hash the new snapshot's new "
            "files for dss verify"),
     Option("parallel", _int_range(1, 64), 1, "rsync processes copying one snapshot at once "
-           "(each over its own ssh connection for a remote source; 1: one rsync)"),
+           "(over one shared ssh connection for a remote source; 1: one rsync)"),
 )
 OPTION_BY_KEY = {option.key: option for option in OPTIONS}
 

@@ -237,17 +237,21 @@ class RsyncTransport(
         return self.rsync_command(request)
 
     def rsync_command(
-        self, request: CopyRequest, log_file: str | None = None, rules: list[str] | None = None
+        self,
+        request: CopyRequest,
+        log_file: str | None = None,
+        rules: list[str] | None = None,
+        ssh_options: list[str] | None = None,
     ) -> list[str]:
         """One rsync of ``request``: :meth:`command`'s, with its ``--stats`` log in
-        ``log_file`` (default: the request's) and filter ``rules`` after the user's
-        options, right before the operands."""
+        ``log_file`` (default: the request's), filter ``rules`` after the user's
+        options, right before the operands, and ``ssh_options`` after ssh's own."""
         c = self.config
         argv = [c.rsync_path, "-a" if request.progress else "-aq", "--delete"]
         if self.remote:
             # -s (secluded/protect args): the remote path travels inside the protocol,
             # so the remote shell never sees (or splits, or expands) it.
-            argv += ["-s", "-e", shlex.join(self.ssh_command())]
+            argv += ["-s", "-e", shlex.join([*self.ssh_command(), *(ssh_options or [])])]
         argv += list(c.rsync_option)
         if request.checksum:
             argv.append("--checksum")

@@ -56,7 +56,9 @@ planning costs no connection) when the copy starts in an empty directory; otherw
 rsync's ``--list-only`` over the copy's ssh (:func:`listing_command`), two levels at
 a time: the top and every directory in it, then each directory that is split. A
 listing that fails or takes longer than ssh's connect timeout plus
-:data:`LIST_TIMEOUT` leaves the copy to one rsync, and a warning says so.
+:data:`LIST_TIMEOUT` leaves the copy to one rsync, and a warning says so. The rsync
+processes of one copy (and its listing) share one ssh connection, a ControlMaster the
+first of them opens (:func:`shared_connection`): one login instead of one each.
 
 A unit read from an old shape (or misread) cannot make a copy into an empty
 directory differ: one the source no longer has is copied by no part and its rule
@@ -65,8 +67,7 @@ excludes nothing; one that is no longer a directory is copied by the top pass al
 directory new at the top is copied by the top pass whole; and the statistics'
 shared entries are counted on the finished copy (:meth:`Partition.overlap`). Into a
 directory that holds an earlier copy the shape must be the source's own: the top pass
-could not replace an old directory there whose contents it excludes by a file. Each
-rsync opens its own ssh connection.
+could not replace an old directory there whose contents it excludes by a file.
 
 A source that changes during the copy races as it does with one rsync, and in one way
 more: a unit that stops being a directory after the scan. Before the top pass, the
@@ -78,6 +79,7 @@ change instead of the source's.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -552,19 +554,87 @@ def listing_options(options: Sequence[str]) -> list[str]:
     return kept
 
 
-def listing_command(transport: RsyncTransport, path: str) -> list[str]:
+def listing_command(
+    transport: RsyncTransport, path: str, ssh_options: Sequence[str] = ()
+) -> list[str]:
     """``rsync --list-only -a --no-h -s -e SSH [options] --exclude=/*/*/* HOST:DIR/``:
     the entries of ``path`` (relative to the remote source's top) two levels deep, over
-    the ssh the copy uses, sizes in plain digits."""
+    the ssh the copy uses (with ``ssh_options``), sizes in plain digits."""
     return [
         transport.config.rsync_path, "--list-only", "-a", "--no-h",
-        "-s", "-e", shlex.join(transport.ssh_command()),
+        "-s", "-e", shlex.join([*transport.ssh_command(), *ssh_options]),
         *listing_options(transport.config.rsync_option),
         "--exclude=/*/*/*", transport.remote_source(path),
     ]  # fmt: skip
 
 
-def scanner(transport: RsyncTransport, request: CopyRequest) -> str | Scanner:
+#: Seconds the shared ssh connection of a parallel copy stays up after its last use.
+CONTROL_PERSIST = 10
+#: What a control socket's directory may be spelled with (ssh reads ``%`` and
+#: whitespace in a ControlPath; the path must be short enough for a Unix socket).
+_PLAIN_PATH = re.compile(r"/[A-Za-z0-9._/-]{1,60}\Z")
+
+
+def private_dir(path: str) -> bool:
+    """Whether ``path`` is (made, if missing) a directory of this user's alone: a real
+    directory, not a link, owned by the effective user, no access for anyone else."""
+    if not _PLAIN_PATH.match(path):
+        return False
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return False
+    try:
+        found = os.lstat(path)
+    except OSError:
+        return False
+    return (
+        stat.S_ISDIR(found.st_mode)
+        and found.st_uid == os.geteuid()
+        and found.st_mode & 0o077 == 0
+    )
+
+
+def control_dir() -> str | None:
+    """Where the control socket of a shared ssh connection goes: ``dssframe`` in
+    ``$XDG_RUNTIME_DIR``, else ``/tmp/dssframe-UID``, whichever is a private
+    directory (:func:`private_dir`); None when neither is."""
+    candidates = []
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    if os.path.isabs(runtime):
+        candidates.append(os.path.join(runtime, "dssframe"))
+    candidates.append(f"/tmp/dssframe-{os.geteuid()}")
+    return next((path for path in candidates if private_dir(path)), None)
+
+
+def shared_connection(transport: RsyncTransport) -> list[str]:
+    """The ssh options that make the rsync processes of one parallel copy (and its
+    listing) share one ssh connection: the first ssh becomes the master
+    (``ControlMaster=auto``) and the others run their sessions through it; it stays up
+    :data:`CONTROL_PERSIST` seconds after the last one. The socket is named by a hash
+    of the whole ssh command and the source, in :func:`control_dir`. They come after
+    the user's ``ssh-option`` values, which win in ssh (``ControlMaster=no`` turns it
+    off). Empty (a connection each) when ssh-command is not ``ssh`` or there is no
+    private directory for the socket."""
+    if os.path.basename(transport.config.ssh_command) != "ssh":
+        return []
+    directory = control_dir()
+    if directory is None:
+        return []
+    words = [*transport.ssh_command(), transport.remote_source("")]
+    key = hashlib.sha256("\0".join(words).encode(errors="surrogateescape")).hexdigest()
+    return [
+        "-o", "ControlMaster=auto",
+        "-o", f"ControlPath={directory}/ssh-{key[:20]}",
+        "-o", f"ControlPersist={CONTROL_PERSIST}",
+    ]  # fmt: skip
+
+
+def scanner(
+    transport: RsyncTransport, request: CopyRequest, ssh_options: Sequence[str] = ()
+) -> str | Scanner:
     """What the plan reads the source's shape from: a local source itself; for a remote
     one the request's reference snapshot (the ``--link-dest`` copy of the source as it
     was last time, on the local disk: no connection) when the copy starts in an empty
@@ -576,7 +646,7 @@ def scanner(transport: RsyncTransport, request: CopyRequest) -> str | Scanner:
     if reference is not None and request.fresh and os.path.isdir(reference):
         return reference
     timeout = transport.config.ssh_connect_timeout + LIST_TIMEOUT
-    return _Listing(lambda path: listing_command(transport, path), timeout)
+    return _Listing(lambda path: listing_command(transport, path, ssh_options), timeout)
 
 
 def command(transport: RsyncTransport, request: CopyRequest) -> list[str]:
@@ -584,19 +654,21 @@ def command(transport: RsyncTransport, request: CopyRequest) -> list[str]:
     group (top pass, then the parts), or the one rsync when nothing can be shared."""
     top = transport.source_top()
     excludes = user_excludes(transport.config.rsync_option)
-    shape = scanner(transport, request)
+    shared = shared_connection(transport) if transport.remote else []
+    shape = scanner(transport, request, shared)
     partition = plan(shape, transport.config.parallel, top, excludes)
     if partition is None:
         return transport.rsync_command(request)
     part_logs = []
-    first = transport.rsync_command(request, rules=top_rules(top, partition))
+    first = transport.rsync_command(request, rules=top_rules(top, partition), ssh_options=shared)
     parts = []
     for number, part in enumerate(partition.parts, 1):
         log_file = part_log(request.log_file, number) if request.log_file else None
         if log_file is not None:
             part_logs.append(log_file)
         rules = part_rules(top, part)
-        parts.append(tuple(transport.rsync_command(request, log_file=log_file, rules=rules)))
+        argv = transport.rsync_command(request, log_file, rules, shared)
+        parts.append(tuple(argv))
     if request.log_file is not None:
         root = os.path.join(request.destination, top or "")
         transport.groups[request.log_file] = (part_logs, partial(partition.overlap, root))
