@@ -93,9 +93,25 @@ def test_a_listing_that_fails_or_hangs_leaves_the_copy_to_one_rsync(
     started = time.monotonic()
     assert parallel.plan(hanging, 2) is None
     assert time.monotonic() - started < 10
-    assert "listing the remote source took more than 0.5s; copying it with one rsync" in (
+    assert "listing the remote source took more than 0.5s; copying with one rsync" in (
         caplog.text
     )
+    # a split directory that cannot be listed: its subdirectories weigh the average
+    caplog.clear()
+    root = tmp_path / "tree"
+    for name in ("small", "big/a", "big/b", "big/c"):
+        (root / name).mkdir(parents=True)
+    for number in range(40):
+        (root / "big" / "a" / f"f{number}").write_text("x")
+    works = local_listing(root).list_command
+
+    def only_the_top(path: str) -> list[str]:
+        return works(path) if path == "" else ["sh", "-c", "exit 12"]
+
+    partition = parallel.plan(parallel._Listing(only_the_top, 5), 2)
+    assert partition is not None
+    assert sorted(partition.units()) == ["big/a", "big/b", "big/c", "small"]
+    assert "planning big without its sizes" in caplog.text
 
 
 def test_the_listing_passes_on_how_to_reach_the_remote_side() -> None:

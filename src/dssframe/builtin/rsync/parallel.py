@@ -282,15 +282,18 @@ class _Listing:
             stderr=subprocess.PIPE,
             start_new_session=True,  # its ssh goes with it on a timeout
         )
+        # Without the top, the copy is one rsync; without a split directory, its
+        # subdirectories weigh the average.
+        then = f"planning {base} without its sizes" if base else "copying with one rsync"
         try:
             output, errors = process.communicate(timeout=self.timeout)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
             log.warning(
-                "parallel: listing the remote source took more than %gs; "
-                "copying %s with one rsync", self.timeout, base or "it",
-            )
+                "parallel: listing the remote source took more than %gs; %s",
+                self.timeout, then,
+            )  # fmt: skip
             return {}
         if process.returncode not in PROCEED:
             last = errors.decode(errors="replace").strip().splitlines()[-1:]
@@ -298,10 +301,9 @@ class _Listing:
             level = logging.INFO if process.returncode == 255 else logging.WARNING
             log.log(
                 level,
-                "parallel: listing the remote source failed (rsync exit %s%s); "
-                "copying %s with one rsync",
-                process.returncode, f": {last[0]}" if last else "", base or "it",
-            )
+                "parallel: listing the remote source failed (rsync exit %s%s); %s",
+                process.returncode, f": {last[0]}" if last else "", then,
+            )  # fmt: skip
             return {}
         return parse_listing(output, base)
 
