@@ -524,17 +524,9 @@ def test_parallel_snapshots_are_the_one_rsync_snapshot(
     top = "" if slash else source.name
     if not options:
         assert differences(source, made[1] / top) == ""
-    for n in (2, 4):
-        # Without a trailing slash rsync copies the source into the snapshot directory
-        # and never sets that directory's time: it is the time of the copy, whoever made it.
-        assert differences(made[1], made[n], top_time=slash) == "", f"parallel {n}"
-        assert differences(made[n], made[1], top_time=slash) == "", f"parallel {n}"
-    links = {n: linked(made[n], dests[n] / reference.name) for n in (1, 2, 4)}
-    assert links[1] and links[2] == links[1] and links[4] == links[1]
-    stats = {n: _stats(dests[n]) for n in (1, 2, 4)}
-    for key in ("files", "created_files", "deleted_files", "regular_files_transferred",
-                "total_size", "transferred_size"):  # fmt: skip
-        assert stats[2][key] == stats[1][key] == stats[4][key], key
+    # Without a trailing slash rsync copies the source into the snapshot directory and
+    # never sets that directory's time: it is the time of the copy, whoever made it.
+    assert_one_rsync_snapshots(made, dests, reference.name, top_time=slash)
 
 
 def _wait_state(pid: int, stopped: bool, what: str) -> None:
@@ -545,6 +537,23 @@ def _stats(dest: Path) -> dict[str, int]:
     creation = snapshots(dest)[-1].creation
     document = json.loads((dest / ".dssframe" / "meta" / f"{creation}.json").read_text())
     return dict(document["stats"])
+
+def assert_one_rsync_snapshots(
+    made: dict[int, Path], dests: dict[int, Path], reference: str, top_time: bool = True
+) -> None:
+    """The snapshots ``made`` with parallel 2 and 4 are the one of parallel 1: the same
+    entries both ways (``rsync -anic``), the same files linked to ``reference`` in
+    each destination, the same statistics."""
+    for n in (2, 4):
+        assert differences(made[1], made[n], top_time=top_time) == "", f"parallel {n}"
+        assert differences(made[n], made[1], top_time=top_time) == "", f"parallel {n}"
+    links = {n: linked(made[n], dests[n] / reference) for n in (1, 2, 4)}
+    assert links[1] and links[2] == links[1] and links[4] == links[1]
+    stats = {n: _stats(dests[n]) for n in (1, 2, 4)}
+    for key in ("files", "created_files", "deleted_files", "regular_files_transferred",
+                "total_size", "transferred_size"):  # fmt: skip
+        assert stats[2][key] == stats[1][key] == stats[4][key], key
+
 
 
 @pytest.mark.usefixtures("rsync")

@@ -31,10 +31,9 @@ from test_daemon import wait_until
 from test_parallel import (
     _rsyncs_writing_into,
     _slow_source,
-    _stats,
+    assert_one_rsync_snapshots,
     build_tree,
     differences,
-    linked,
     mutate,
     newest,
 )
@@ -220,15 +219,7 @@ def test_parallel_snapshots_over_ssh_are_the_one_rsync_snapshot(
         assert not list((dests[n] / ".dssframe").glob("rsync*.log"))
     if not options:
         assert differences(source, made[1]) == ""
-    for n in (2, 4):
-        assert differences(made[1], made[n]) == "", f"parallel {n}"
-        assert differences(made[n], made[1]) == "", f"parallel {n}"
-    links = {n: linked(made[n], dests[n] / reference.name) for n in (1, 2, 4)}
-    assert links[1] and links[2] == links[1] and links[4] == links[1]
-    stats = {n: _stats(dests[n]) for n in (1, 2, 4)}
-    for key in ("files", "created_files", "deleted_files", "regular_files_transferred",
-                "total_size", "transferred_size"):  # fmt: skip
-        assert stats[2][key] == stats[1][key] == stats[4][key], key
+    assert_one_rsync_snapshots(made, dests, reference.name)
 
 
 def test_a_missing_remote_source_fails_as_with_one_rsync(
