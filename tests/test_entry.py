@@ -1,18 +1,19 @@
-"""The lean start-up path: plain ``create``/``ls`` run without typer, the rest falls
-through to the full command line, and both give the same results."""
+"""The lean start-up path: plain ``create``/``ls``/``verify`` run without typer, the
+rest falls through to the full command line, and both give the same results."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from dssframe.cli.entry import GLOBAL_VALUE_OPTIONS, parse_lean
+from dssframe.cli.entry import GLOBAL_VALUE_OPTIONS, parse_lean, parse_lean_operands
 from dssframe.cli.invocation import Invocation
-from dsstest import RunDss
+from dsstest import RunDss, complete
 
 
 def test_plain_invocations_are_parsed_lean() -> None:
@@ -28,13 +29,31 @@ def test_plain_invocations_are_parsed_lean() -> None:
     assert parse_lean(["--dest-dir", "/d", "ls", "--json"])[2] == {"--json"}  # type: ignore[index]
 
 
+def test_plain_verify_invocations_are_parsed_lean() -> None:
+    parsed = parse_lean_operands(["--dest-dir", "/d", "verify", "--build", "1700000000", "-v",
+                                  "old", "--dry-run", "--job=j", "verify"])
+    assert parsed is not None
+    state, command, flags, operands = parsed
+    assert isinstance(state, Invocation) and command == "verify" and flags == {"--build"}
+    assert operands == ["1700000000", "old", "verify"]  # after the command word: names
+    assert state.overrides == {"dest-dir": "/d"} and state.dry_run and state.verbosity == 1
+    assert state.job_names == ["j"]
+    assert parse_lean_operands(["verify", "--json"])[1:] == ("verify", {"--json"}, [])  # type: ignore[index]
+    assert parse_lean(["verify", "x"]) is not None  # ... without its operands
+    assert parse_lean_operands(["ls"])[3] == []  # type: ignore[index]
+
+
 @pytest.mark.parametrize(
     "argv",
     [[], ["--help"], ["ls", "--help"], ["-p", "mod", "ls"], ["--version"], ["ls", "--tree"],
-     ["--dest-dir"], ["--bogus", "ls"], ["prune"], ["ls", "extra"], ["--", "ls"]],
-)
+     ["--dest-dir"], ["--bogus", "ls"], ["prune"], ["ls", "extra"], ["--", "ls"],
+     ["verify", "--repair"], ["verify", "--jobs", "2"], ["verify", "--max-rate=1M"],
+     ["verify", "--help"], ["verify", "--", "name"], ["verify", "-x"], ["verify", ""],
+     ["verify", "--build=1"], ["-p", "mod", "verify"], ["name", "verify"], ["create", "name"]],
+)  # fmt: skip
 def test_anything_else_goes_to_the_full_command_line(argv: list[str]) -> None:
     assert parse_lean(argv) is None
+    assert parse_lean_operands(argv) is None
 
 
 def test_lean_options_are_the_global_options_of_the_full_command_line() -> None:
@@ -59,6 +78,71 @@ def test_ls_and_create_do_not_import_typer(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.usefixtures("rsync")
+def test_verify_does_not_import_typer(run_dss: RunDss, source: Path, dest: Path) -> None:
+    run_dss("--source-dir", f"{source}/", "--dest-dir", str(dest), "create", check=True)
+    code = (
+        "import sys\n"
+        "from dssframe.cli.entry import main\n"
+        f"assert main(['--dest-dir', {str(dest)!r}, 'verify', '--build']) == 0\n"
+        f"assert main(['verify', '--dest-dir', {str(dest)!r}, '--json']) == 0\n"
+        "print(sorted(m for m in ('typer', 'click', 'rich', 'importlib.metadata',"
+        " 'concurrent.futures', 'multiprocessing', 'dssframe.engine.repair')"
+        " if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def _same_run(text: str) -> str:
+    """``text`` without what differs from run to run (the seconds a verify took)."""
+    text = re.sub(r" in [0-9]+\.[0-9]s", " in 0.0s", text)
+    return re.sub(r'"seconds": [0-9.e-]+', '"seconds": 0', text)
+
+
+@pytest.mark.usefixtures("rsync")
+def test_lean_and_full_verify_say_the_same(run_dss: RunDss, source: Path, dest: Path) -> None:
+    """Each plain verify, on the lean path and on typer's (``--max-rate 0``, which is
+    the default, takes it there): the same output and exit status."""
+    for _ in range(2):
+        run_dss("--source-dir", f"{source}/", "--dest-dir", str(dest), "create", check=True)
+    old, new = (path.name for path in complete(dest))
+    hashes = dest / ".dssframe" / "hashes"
+    d = ["--dest-dir", str(dest)]
+    cases: list[tuple[list[str], bool]] = [  # (arguments, without hashes)
+        ([*d, "verify"], True),  # nothing to verify
+        ([*d, "verify", "--build", old], True),
+        ([*d, "verify"], False),  # a note: one snapshot has no hashes
+        ([*d, "verify", "--build", "--json"], True),
+        (["verify", new, *d, "-q"], False),
+        (["verify", "--json", *d, old, new], False),
+        ([*d, "verify", "nosuch"], False),  # exit status 2
+        ([*d, "verify", "--build", "nosuch"], False),
+        ([*d, "--dry-run", "verify", "--build"], True),
+        (["verify", "--build"], True),  # no destination: a usage error
+        (["--num-intervals", "0", *d, "verify"], False),  # a configuration error
+        ([*d, "verify", "--build"], True),
+        ([*d, "verify", "--json"], False),  # after a.txt changed: modified, status 1
+        ([*d, "verify"], False),
+    ]
+    statuses = set()
+    for args, fresh in cases:
+        if args[-2:] == ["verify", "--json"]:
+            (dest / old / "a.txt").write_text("changed\n")  # shared by both snapshots
+        assert parse_lean_operands(args) is not None
+        results = []
+        for extra in ([], ["--max-rate", "0"]):
+            if fresh:
+                for path in hashes.glob("*"):
+                    path.unlink()
+            result = run_dss(*args, *extra)
+            results.append((result.returncode, _same_run(result.stdout), result.stderr))
+        assert results[0] == results[1], args
+        statuses.add(results[0][0])
+    assert statuses == {0, 1, 2}
 
 
 def test_lean_and_full_paths_print_the_same(run_dss: RunDss, dest: Path) -> None:

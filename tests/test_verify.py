@@ -289,3 +289,110 @@ def test_removing_a_snapshot_removes_its_hashes(run_dss: RunDss, source: Path, d
     name = Path(first.stdout.strip()).name
     run_dss("--dest-dir", str(dest), "delete", name, check=True)
     assert len(hashes.keys(str(dest))) == 1
+
+
+def _linked_destination(root: Path) -> tuple[Path, int]:
+    """Two snapshot directories as ``dss create`` leaves them (the second hard-links
+    the unchanged files of the first), hard links inside each, an empty file, a
+    symbolic link and a FIFO; and the number of distinct inodes of regular files."""
+    import random
+
+    from dssframe.core import naming
+
+    content = random.Random(7).randbytes
+    dest = root / "dest"
+    one = dest / naming.complete_name(1_700_000_000, 1_700_000_060)
+    two = dest / naming.complete_name(1_700_003_600, 1_700_003_660)
+    for snapshot in (one, two):
+        (snapshot / "sub").mkdir(parents=True)
+    (one / "a").write_bytes(content(3000))
+    (one / "b").write_bytes(content(70_000))
+    os.link(one / "b", one / "sub" / "b2")
+    (one / "c").write_bytes(b"c" * 10)
+    (one / "e").write_bytes(b"")
+    os.symlink("a", one / "link")
+    os.mkfifo(one / "fifo")
+    for name in ("a", "b"):
+        os.link(one / name, two / name)
+    (two / "d").write_bytes(content(2 << 20))
+    os.link(two / "d", two / "sub" / "d2")
+    return dest, 5
+
+
+def _hash_files(dest: Path) -> dict[str, str]:
+    return {p.name: p.read_text() for p in (dest / ".dssframe" / "hashes").glob("*.b2")}
+
+
+@pytest.mark.parametrize(("jobs", "rate"), [(1, 0), (2, 0), (2, 1 << 30)])
+def test_each_inode_is_hashed_once_whatever_the_workers(
+    tmp_path: Path, jobs: int, rate: int
+) -> None:
+    """One worker, worker processes (which stat what they read) and threads (a rate):
+    the same hash files, every inode read once, whatever its hard links."""
+    from dssframe.engine import verify
+
+    dest, inodes = _linked_destination(tmp_path)
+    report = verify.build(str(dest), jobs=jobs, max_rate=rate)
+    assert report.hashed == inodes
+    assert [(b.files, b.hashed, b.reused, b.errors) for b in report.built] == [
+        (5, 4, 0, ()),  # sub/b2: b's read
+        (4, 1, 2, ()),  # a and b known from the first; sub/d2: d's read
+    ]
+    reference = tmp_path / "reference"
+    reference_dest, _ = _linked_destination(reference)
+    assert verify.build(str(reference_dest), jobs=1).hashed == inodes
+    mine, theirs = _hash_files(dest), _hash_files(reference_dest)
+    assert len(mine) == 2
+    for name, text in mine.items():  # other inode numbers; the same paths and digests
+        assert [(line.split(" ")[0], line.split(" ")[-1]) for line in text.splitlines()[1:-1]] \
+            == [(line.split(" ")[0], line.split(" ")[-1])
+                for line in theirs[name].splitlines()[1:-1]]  # fmt: skip
+    assert not verify.verify(str(dest)).findings
+
+
+def test_a_file_that_is_not_what_its_directory_said_is_looked_at_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that finds another file than the directory listed (replaced, a mount)
+    says so; the file is then listed and hashed as usual, still once."""
+    from dssframe.engine import verify
+
+    dest, inodes = _linked_destination(tmp_path)
+    real = verify.hash_unstated
+
+    def fake(path: str, ino: int, device: int, limiter: object) -> verify.Result:
+        if os.path.basename(path) in ("b", "c", "d"):  # b and d have hard links
+            with open(tmp_path / "refused", "a") as log:  # in a worker process
+                log.write(os.path.basename(path) + "\n")
+            return ((ino, verify.UNSTATED, device), None, verify.RELIST)
+        return real(path, ino, device, None)
+
+    monkeypatch.setattr(verify, "hash_unstated", fake)  # the forked workers' too
+    report = verify.build(str(dest), jobs=2)
+    assert report.hashed == inodes
+    assert [(b.files, b.hashed, b.errors) for b in report.built] == [(5, 4, ()), (4, 1, ())]
+    monkeypatch.setattr(verify, "hash_unstated", real)
+    assert sorted((tmp_path / "refused").read_text().split()) == ["b", "c", "d"]
+    assert not verify.verify(str(dest)).findings
+
+
+def test_an_unstated_file_is_hashed_with_what_fstat_says(tmp_path: Path) -> None:
+    import hashlib
+
+    from dssframe.engine import verify
+
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 5000)
+    st = path.lstat()
+    key, digest, error = verify.hash_unstated(str(path), st.st_ino, st.st_dev, None)
+    assert (key, error) == ((st.st_ino, 5000, st.st_mtime_ns), None)
+    assert digest == hashlib.blake2b(b"x" * 5000, digest_size=32).hexdigest()
+    relisted = verify.RELIST
+    assert verify.hash_unstated(str(path), st.st_ino + 1, st.st_dev, None)[2] == relisted
+    assert verify.hash_unstated(str(path), st.st_ino, st.st_dev + 1, None)[2] == relisted
+    assert verify.hash_unstated(str(tmp_path), tmp_path.stat().st_ino, st.st_dev,
+                                None)[2] == relisted  # fmt: skip
+    assert verify.hash_unstated(str(tmp_path / "gone"), 1, st.st_dev, None)[2] == relisted
+    os.symlink("f", tmp_path / "link")
+    link = tmp_path / "link"
+    assert verify.hash_unstated(str(link), st.st_ino, st.st_dev, None)[2] == relisted

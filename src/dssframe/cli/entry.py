@@ -1,5 +1,5 @@
-"""The ``dss`` entry point. Plain invocations of the hot commands (``create``, ``ls``)
-run without importing typer, which alone costs more start-up time than the whole
+"""The ``dss`` entry point. Plain invocations of the hot commands (``create``, ``ls``,
+``verify``) run without importing typer, which alone costs more start-up time than the whole
 snapshot bookkeeping; anything else (help, ``-p`` plugins, other commands, anything
 unusual) goes to the typer app in :mod:`dssframe.cli`, which parses it fully."""
 
@@ -27,7 +27,10 @@ GLOBAL_VALUE_OPTIONS: dict[str, str | None] = {
 LEAN_COMMANDS: dict[str, frozenset[str]] = {
     "create": frozenset({"--allow-shrink", "--force-layout"}),
     "ls": frozenset({"--json"}),
+    "verify": frozenset({"--build", "--json"}),
 }
+#: Lean commands that take operands (snapshot names), anywhere after the command word.
+LEAN_OPERANDS = frozenset({"verify"})
 
 
 def _is_verbosity(token: str) -> bool:
@@ -37,13 +40,23 @@ def _is_verbosity(token: str) -> bool:
 
 def parse_lean(argv: list[str]) -> tuple[object, str, set[str]] | None:
     """``(Invocation, command, flags)`` for a plain invocation, None for anything else.
-    Global options may come before or after the command word, as on the typer path."""
+    Global options may come before or after the command word, as on the typer path.
+    (The operands of ``verify NAME...``: :func:`parse_lean_operands`.)"""
+    parsed = parse_lean_operands(argv)
+    return None if parsed is None else parsed[:3]
+
+
+def parse_lean_operands(argv: list[str]) -> tuple[object, str, set[str], list[str]] | None:
+    """:func:`parse_lean` and the operands: ``(Invocation, command, flags, operands)``.
+    Operands (``verify NAME``) may come anywhere after the command word, as with
+    typer."""
     from dssframe.cli.invocation import Invocation
 
     state = Invocation()
     tokens = list(argv)
     command: str | None = None
     flags: set[str] = set()
+    operands: list[str] = []
     i = 0
     while i < len(tokens):
         token = tokens[i]
@@ -75,12 +88,14 @@ def parse_lean(argv: list[str]) -> tuple[object, str, set[str]] | None:
             command = token
         elif command is not None and token in LEAN_COMMANDS[command]:
             flags.add(token)
+        elif command in LEAN_OPERANDS and token[:1] not in ("", "-"):
+            operands.append(token)
         else:
             return None  # help, -p, --version, another command, a typo: typer decides
         i += 1
     if command == "ls" and "--json" not in flags and sys.stdout.isatty():
         return None  # a terminal gets the table with a header and sizes: typer's ls
-    return None if command is None else (state, command, flags)
+    return None if command is None else (state, command, flags, operands)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,7 +129,7 @@ def console_main() -> int:
 def _dispatch(args: list[str], tune_gc: bool) -> int:
     from dssframe.cli.report import reporting_errors, sigterm_unwinds
 
-    lean = parse_lean(args)
+    lean = parse_lean_operands(args)
     if lean is None:
         from dssframe.cli import original as original_cli
         from dssframe.cli.app import main as full_main
@@ -134,11 +149,21 @@ def _dispatch(args: list[str], tune_gc: bool) -> int:
             return full_main(args)
         with sigterm_unwinds():
             return full_main(args)
-    state, command, flags = lean
-    from dssframe.cli import plain as commands
+    state, command, flags, operands = lean
     from dssframe.cli.invocation import Invocation
 
     assert isinstance(state, Invocation)
+    if command == "verify":
+        from dssframe.cli import verify_commands
+
+        with sigterm_unwinds():
+            return reporting_errors(
+                lambda: verify_commands.run(
+                    state, operands, build="--build" in flags, as_json="--json" in flags
+                )
+            )
+    from dssframe.cli import plain as commands
+
     with sigterm_unwinds():
         if command == "create":
             shrink, layout = "--allow-shrink" in flags, "--force-layout" in flags

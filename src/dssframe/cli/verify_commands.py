@@ -2,8 +2,10 @@
 to find silent corruption, ``--repair`` what it found (a thin layer over
 :mod:`dssframe.engine.verify` and :mod:`dssframe.engine.repair`).
 
-Registered on :data:`dssframe.cli.app` like every builtin command module; only typer is
-imported at module level.
+Registered on :data:`dssframe.cli.app` like every builtin command module. A plain
+``dss [global options] verify [--build] [--json] [NAME...]`` runs :func:`run` without
+typer (:mod:`dssframe.cli.entry`, the lean start-up path), so typer is imported by the
+hook that adds the command, not at module level.
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
-import typer
-
 from dssframe import hookimpl
-from dssframe.cli.context import get_state
 
 if TYPE_CHECKING:
+    import typer
+
+    from dssframe.cli.invocation import Invocation
     from dssframe.engine.job import Job
     from dssframe.engine.repair import Source
     from dssframe.engine.verify import Progress
@@ -63,6 +65,12 @@ def _columns() -> int:
         return os.get_terminal_size(sys.stderr.fileno()).columns or 80
     except (OSError, ValueError):
         return 80
+
+
+def _note(text: str) -> None:
+    """One line on standard error (as ``typer.echo(text, err=True)`` writes it)."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
 
 
 def _write(text: str) -> None:
@@ -120,10 +128,26 @@ def verify_command(
     --build computes and stores those hashes instead (each inode once, whatever the
     hard links; resumable). Exit status 1 when a file is corrupt, modified, missing or
     unreadable (after --repair: when one could not be repaired)."""
+    from dssframe.cli.context import get_state
+
+    run(get_state(ctx), names or [], build=build, repair=repair, as_json=as_json, jobs=jobs,
+        max_rate=max_rate)  # fmt: skip
+
+
+def run(
+    state: Invocation,
+    names: list[str],
+    *,
+    build: bool = False,
+    repair: bool = False,
+    as_json: bool = False,
+    jobs: int | None = None,
+    max_rate: str | None = None,
+) -> None:
+    """``dss verify`` with these options, on both start-up paths."""
     from dssframe.core.errors import UsageError
     from dssframe.core.verify import parse_rate
 
-    state = get_state(ctx)
     if build and repair:
         raise UsageError("--build and --repair exclude each other")
     try:
@@ -134,9 +158,9 @@ def verify_command(
     progress = ProgressLine() if sys.stderr.isatty() else None
     try:
         if build:
-            _build(job, names or [], jobs, rate, progress, as_json, state.dry_run)
+            _build(job, names, jobs, rate, progress, as_json, state.dry_run)
         else:
-            _verify(job, names or [], jobs, rate, progress, as_json, repair, state.dry_run)
+            _verify(job, names, jobs, rate, progress, as_json, repair, state.dry_run)
     finally:
         if progress is not None:
             progress.clear()
@@ -151,14 +175,18 @@ def _build(
     as_json: bool,
     dry_run: bool,
 ) -> None:
+    import os
+
     from dssframe.core.errors import SnapshotError
     from dssframe.core.sizes import iec_size
-    from dssframe.engine.repair import remove_temporaries
     from dssframe.engine.verify import build
+    from dssframe.store.hashes import journal_path
 
     dest = job.store.dest_dir
     with _Locked(dest, not dry_run):
-        if not dry_run:
+        if not dry_run and os.path.lexists(journal_path(dest)):  # an interrupted repair
+            from dssframe.engine.repair import remove_temporaries
+
             remove_temporaries(dest)
         report = build(dest, names, jobs=jobs, max_rate=rate, progress=progress,
                        dry_run=dry_run)  # fmt: skip
@@ -228,13 +256,11 @@ def _verify(
             import json
 
             _write(json.dumps({"dry_run": dry_run, **report.to_json(), "repairs": None}) + "\n")
-        typer.echo("nothing to verify: no snapshot has hashes (dss verify --build)", err=True)
+        _note("nothing to verify: no snapshot has hashes (dss verify --build)")
         return
     if report.unhashed and not names:
-        typer.echo(
-            f"dss: note: {len(report.unhashed)} complete snapshot(s) have no hashes and "
-            "were not verified (dss verify --build)", err=True,
-        )  # fmt: skip
+        _note(f"dss: note: {len(report.unhashed)} complete snapshot(s) have no hashes and "
+              "were not verified (dss verify --build)")  # fmt: skip
     counts = report.counts()
     if as_json:
         import json
@@ -295,5 +321,9 @@ def _sources(job: Job) -> Any:
 
 @hookimpl
 def dssframe_cli_commands(app: typer.Typer) -> None:
-    """Add ``verify`` to ``app``."""
+    """Add ``verify`` to ``app``. typer is imported here, into the module's namespace,
+    where typer looks up the names in :func:`verify_command`'s annotations."""
+    global typer
+    import typer
+
     app.command("verify")(verify_command)

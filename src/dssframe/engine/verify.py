@@ -24,14 +24,6 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import (
-    FIRST_COMPLETED,
-    Executor,
-    Future,
-    ProcessPoolExecutor,
-    ThreadPoolExecutor,
-    wait,
-)
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from dssframe import logs
@@ -56,6 +48,9 @@ MAX_PARTS = 64
 #: A batch for one thread: this many files or bytes, whichever comes first.
 BATCH_FILES = 256
 BATCH_BYTES = 16 << 20
+#: What a file of unknown size counts as in a batch (at most 64 of them in one: the
+#: batches of a tree of large files stay small enough to keep every worker busy).
+UNSTATED_BYTES = BATCH_BYTES // 64
 
 _NOATIME = getattr(os, "O_NOATIME", 0)
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -158,20 +153,72 @@ def still_same(path: str, key: tuple[int, int, int]) -> bool:
 
 class Task(NamedTuple):
     key: tuple[int, int, int]
+    """(inode, size, mtime_ns) as listed; or (inode, :data:`UNSTATED`, device): the
+    directory named the inode, nobody looked at the file yet (:func:`hash_unstated`)."""
     path: str
 
 
+#: A task as the hasher takes it: a :class:`Task` or a plain tuple (faster to make).
+TaskTuple = tuple[tuple[int, int, int], str]
 #: What hashing a task gave: its key, the digest (None: not read) and the error.
 Result = tuple[tuple[int, int, int], str | None, str | None]
 
+#: The size in the key of a task whose file was not stat'ed when it was listed.
+UNSTATED = -1
+#: The error of an unstated task whose file is not what the directory said (or cannot
+#: be opened): the builder looks at it again, as at any file (:func:`iter_walk`).
+RELIST = "relist"
+#: The error of an unstated task whose file is larger than :data:`UNSTATED_BYTES`: not
+#: read, the builder makes it a task of that size (its batch stays within
+#: :data:`BATCH_BYTES`, so that no worker gets far more to read than the others).
+LARGE = "large"
 
-def _run_batch(batch: list[Task], limiter: Limiter | None, counter: list[int]) -> list[Result]:
-    out: list[Result] = []
-    for key, path in batch:
-        try:
-            out.append((key, hash_file(path, key, limiter), None))
-        except OSError as exc:
-            out.append((key, None, exc.strerror or str(exc)))
+
+def hash_unstated(path: str, ino: int, device: int, limiter: Limiter | None) -> Result:
+    """Hash the file at ``path``, which its directory listed as inode ``ino`` (nothing
+    stat'ed it yet): the key is what ``fstat`` of the open file says. Anything unusual
+    (not a regular file, another inode or file system, an error) is :data:`RELIST`,
+    not an error: the caller lists the file again and hashes it as usual, so that it
+    ends as the walk would have it (skipped, an error, or hashed).
+
+    (Listing with ``lstat`` cost the single listing process more than hashing the small
+    files of a tree; ``fstat`` of a file that is open anyway is cheap, and it runs on
+    the workers.) A file larger than :data:`UNSTATED_BYTES` is not read: it is
+    :data:`LARGE`, with its key."""
+    unread: Result = ((ino, UNSTATED, device), None, RELIST)
+    try:
+        fd = open_file(path)
+    except OSError:
+        return unread
+    try:
+        st = os.fstat(fd)
+        if st.st_ino != ino or st.st_dev != device or not stat.S_ISREG(st.st_mode):
+            return unread
+        if st.st_size > UNSTATED_BYTES:
+            return ((ino, st.st_size, st.st_mtime_ns), None, LARGE)
+        digest, total = digest_fd(fd, st.st_size, limiter)
+    except OSError:
+        return unread
+    finally:
+        os.close(fd)
+    if total != st.st_size:
+        return unread
+    return ((ino, st.st_size, st.st_mtime_ns), digest, None)
+
+
+def _run_one(key: tuple[int, int, int], path: str, limiter: Limiter | None) -> Result:
+    if key[1] == UNSTATED:
+        return hash_unstated(path, key[0], key[2], limiter)
+    try:
+        return (key, hash_file(path, key, limiter), None)
+    except OSError as exc:
+        return (key, None, exc.strerror or str(exc))
+
+
+def _run_batch(
+    batch: list[TaskTuple], limiter: Limiter | None, counter: list[int]
+) -> list[Result]:
+    out = [_run_one(key, path, limiter) for key, path in batch]
     counter[0] += len(batch)  # files opened for hashing: one per inode
     return out
 
@@ -190,12 +237,12 @@ class Progress(NamedTuple):
     elapsed: float
 
 
-def _batches(tasks: Iterable[Task], most: int = BATCH_BYTES) -> Iterator[list[Task]]:
-    batch: list[Task] = []
+def _batches(tasks: Iterable[TaskTuple], most: int = BATCH_BYTES) -> Iterator[list[TaskTuple]]:
+    batch: list[TaskTuple] = []
     size = 0
     for task in tasks:
         batch.append(task)
-        size += task.key[1]
+        size += task[0][1] if task[0][1] >= 0 else UNSTATED_BYTES
         if len(batch) >= BATCH_FILES or size >= most:
             yield batch
             batch, size = [], 0
@@ -203,26 +250,12 @@ def _batches(tasks: Iterable[Task], most: int = BATCH_BYTES) -> Iterator[list[Ta
         yield batch
 
 
-def _quiet_worker() -> None:
-    """A worker leaves SIGINT to dss (which stops the pool, one line) and dies of
-    SIGTERM without a word."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def _run_batch_in_worker(batch: list[Task]) -> list[Result]:
-    """:func:`_run_batch` in a worker process (no rate limit there)."""
-    return _run_batch(batch, None, [0])
-
-
 class Hasher:
     """Hashes tasks on ``jobs`` workers, yielding results as batches finish (at most
-    ``2 * jobs`` batches in flight). Without a rate limit the workers are forked
-    processes: a thread holds the GIL between the system calls of each small file, so
-    two threads hash a tree of small files no faster than one; with ``--max-rate``
-    they are threads sharing the one token bucket."""
+    two batches in flight per worker). Without a rate limit the workers are forked
+    processes (:class:`_Workers`): a thread holds the GIL between the system calls of
+    each small file, so two threads hash a tree of small files no faster than one;
+    with ``--max-rate`` they are threads sharing the one token bucket."""
 
     def __init__(self, jobs: int, rate: int) -> None:
         self.jobs = max(1, jobs)
@@ -232,38 +265,252 @@ class Hasher:
         # files a killed build resumes from) keep coming.
         self.most = min(BATCH_BYTES, max(CHUNK, rate // 4)) if rate else BATCH_BYTES
 
-    def run(self, tasks: Iterable[Task]) -> Iterator[Result]:
+    @property
+    def takes_unstated(self) -> bool:
+        """Whether tasks may be unstated (:func:`hash_unstated`): when the workers are
+        processes, which the listing process then no longer keeps waiting. (Threads,
+        and one worker, are as fast with the stat in the listing, and their batches
+        stay within :data:`BATCH_BYTES`, or the rate's quarter of a second.)"""
+        return self.jobs > 1 and self.limiter is None
+
+    def run(self, tasks: Iterable[TaskTuple]) -> Iterator[Result]:
+        for results in self.run_batches(tasks):
+            yield from results
+
+    def run_batches(self, tasks: Iterable[TaskTuple]) -> Iterator[list[Result]]:
+        """:meth:`run`, a list of results at a time (as they come back)."""
         if self.jobs == 1:
             for batch in _batches(tasks, self.most):
-                yield from _run_batch(batch, self.limiter, self.opened)
-            return
-        with self._pool() as pool:
+                yield _run_batch(batch, self.limiter, self.opened)
+        elif self.limiter is not None:
+            yield from self._threads(tasks)
+        else:
+            with _Workers(self.jobs) as workers:
+                for batch in _batches(tasks, self.most):
+                    self.opened[0] += len(batch)
+                    yield from workers.submit(batch)
+                yield from workers.drain()
+
+    def _threads(self, tasks: Iterable[TaskTuple]) -> Iterator[list[Result]]:
+        from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+        with ThreadPoolExecutor(self.jobs, thread_name_prefix="dss-hash") as pool:
             pending: set[Future[list[Result]]] = set()
             for batch in _batches(tasks, self.most):
-                if isinstance(pool, ThreadPoolExecutor):
-                    pending.add(pool.submit(_run_batch, batch, self.limiter, self.opened))
-                else:
-                    self.opened[0] += len(batch)
-                    pending.add(pool.submit(_run_batch_in_worker, batch))
+                pending.add(pool.submit(_run_batch, batch, self.limiter, self.opened))
                 if len(pending) >= 2 * self.jobs:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
-                        yield from future.result()
+                        yield future.result()
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    yield from future.result()
+                    yield future.result()
 
 
-    def _pool(self) -> Executor:
-        if self.limiter is not None:
-            return ThreadPoolExecutor(self.jobs, thread_name_prefix="dss-hash")
-        import multiprocessing
+# --- the worker processes ------------------------------------------------------------
+#
+# A worker is forked (it starts at once, with this process's imports) and talks to dss
+# through two pipes: batches of tasks come in, lists of results go out, each message a
+# 4-byte length and a marshal document (tuples, strings, integers: marshal is built in,
+# faster than pickle and safe here, both ends being this very interpreter). dss never
+# blocks writing a batch (its ends are non-blocking, what does not fit waits in a
+# buffer), so a worker that writes results while dss writes to it cannot deadlock them.
 
-        # fork: the workers start at once, with this process's imports (no re-import)
-        return ProcessPoolExecutor(
-            self.jobs, mp_context=multiprocessing.get_context("fork"), initializer=_quiet_worker
-        )
+_HEADER = 4
+
+
+def _read_exactly(fd: int, size: int) -> bytes | None:
+    """``size`` bytes from ``fd``; None at its end (before the first byte)."""
+    chunks: list[bytes] = []
+    while size:
+        chunk = os.read(fd, size)
+        if not chunk:
+            if chunks:
+                raise EOFError("cut message")
+            return None
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def _frame(value: list[Any] | tuple[Any, ...]) -> bytes:
+    import marshal
+
+    data = marshal.dumps(value)
+    return len(data).to_bytes(_HEADER, "little") + data
+
+
+def _worker_main(tasks_fd: int, results_fd: int) -> None:
+    """A worker's life: hash each batch that comes in, until the pipe ends. SIGINT is
+    dss's (it stops the workers, one line); SIGTERM kills without a word."""
+    import gc
+    import marshal
+    import signal
+
+    gc.disable()  # nothing cyclic is made here; no collection walks the parent's objects
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    while True:
+        header = _read_exactly(tasks_fd, _HEADER)
+        if header is None:
+            return
+        data = _read_exactly(tasks_fd, int.from_bytes(header, "little"))
+        if data is None:
+            raise EOFError("cut message")
+        batch: list[TaskTuple] = marshal.loads(data)
+        results: list[Result] = []
+        read = 0
+        for key, path in batch:
+            result = _run_one(key, path, None)
+            results.append(result)
+            read += max(result[0][1], 0)
+            if read >= BATCH_BYTES:  # large files: their results go at once (part files)
+                _send(results_fd, (False, results))
+                results, read = [], 0
+        _send(results_fd, (True, results))  # True: the batch is done
+
+
+def _send(fd: int, message: tuple[bool, list[Result]]) -> None:
+    view = memoryview(_frame(message))
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+class _Worker:
+    def __init__(self, pid: int, tasks_fd: int, results_fd: int) -> None:
+        self.pid, self.tasks_fd, self.results_fd = pid, tasks_fd, results_fd
+        self.out = bytearray()  # framed batches not written yet
+        self.inbox = bytearray()  # what came from the worker, not a whole message yet
+        self.busy = 0  # batches sent, results not received
+
+
+class _Workers:
+    """``jobs`` forked hashing processes (a context manager: they are gone after it)."""
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+        self.workers: list[_Worker] = []
+
+    def __enter__(self) -> _Workers:
+        try:
+            for _ in range(self.jobs):
+                self.workers.append(self._fork())
+        except BaseException:
+            self._end(kill=True)
+            raise
+        return self
+
+    def __exit__(self, kind: object, *rest: object) -> None:
+        self._end(kill=kind is not None)
+
+    def _fork(self) -> _Worker:
+        tasks_r, tasks_w = os.pipe()
+        results_r, results_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the worker: never back into dss's code, not even on an error
+            status = 0
+            try:
+                for worker in self.workers:  # the other workers' ends
+                    os.close(worker.tasks_fd)
+                    os.close(worker.results_fd)
+                os.close(tasks_w)
+                os.close(results_r)
+                _worker_main(tasks_r, results_w)
+            except BaseException:  # noqa: BLE001 - dss sees the pipe end and says so
+                status = 1
+            finally:
+                os._exit(status)
+        os.close(tasks_r)
+        os.close(results_w)
+        os.set_blocking(tasks_w, False)
+        return _Worker(pid, tasks_w, results_r)
+
+    def submit(self, batch: list[TaskTuple]) -> Iterator[list[Result]]:
+        """Send ``batch`` to the least busy worker, first waiting (and yielding what
+        comes back) while every worker has two batches."""
+        yield from self._wait(0.0)  # what is back already: a worker may be idle
+        while min(w.busy for w in self.workers) >= 2:
+            yield from self._wait(None)
+        worker = min(self.workers, key=lambda w: w.busy)
+        worker.busy += 1
+        try:
+            worker.out += _frame(batch)
+        except ValueError:  # Task named tuples: marshal takes plain ones only
+            worker.out += _frame([(key, path) for key, path in batch])
+        self._flush(worker)
+
+    def drain(self) -> Iterator[list[Result]]:
+        """What is still on its way."""
+        while any(w.busy for w in self.workers):
+            yield from self._wait(None)
+
+    def _flush(self, worker: _Worker) -> None:
+        try:
+            written = os.write(worker.tasks_fd, worker.out)
+        except BlockingIOError:
+            return
+        del worker.out[:written]
+
+    def _wait(self, timeout: float | None) -> Iterator[list[Result]]:
+        """What comes back within ``timeout`` seconds (None: until something does),
+        writing what waits for a worker that can take it."""
+        import select
+
+        readers = [w.results_fd for w in self.workers if w.busy]
+        writers = [w.tasks_fd for w in self.workers if w.out]
+        if not readers and not writers:
+            return
+        readable, writable, _ = select.select(readers, writers, [], timeout)
+        for worker in self.workers:
+            if worker.tasks_fd in writable:
+                self._flush(worker)
+            if worker.results_fd in readable:
+                yield from self._receive(worker)
+
+    def _receive(self, worker: _Worker) -> Iterator[list[Result]]:
+        import marshal
+
+        chunk = os.read(worker.results_fd, 1 << 20)
+        if not chunk:
+            from dssframe.core.errors import SnapshotError
+
+            raise SnapshotError(f"a hashing process ({worker.pid}) ended unexpectedly")
+        inbox = worker.inbox
+        inbox += chunk
+        while len(inbox) >= _HEADER:
+            size = int.from_bytes(inbox[:_HEADER], "little")
+            if len(inbox) < _HEADER + size:
+                break
+            final, results = marshal.loads(inbox[_HEADER : _HEADER + size])
+            del inbox[: _HEADER + size]
+            if final:
+                worker.busy -= 1
+            if results:
+                yield results
+
+    def _end(self, kill: bool) -> None:
+        """Close the pipes (a worker then ends) and reap every worker; ``kill``: at
+        once (dss is stopping), not after the batches it holds."""
+        import contextlib
+        import signal
+
+        for worker in self.workers:
+            if kill:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker.pid, signal.SIGTERM)
+            os.close(worker.tasks_fd)
+            os.close(worker.results_fd)
+        for worker in self.workers:
+            while True:
+                try:
+                    os.waitpid(worker.pid, 0)
+                    break
+                except ChildProcessError:
+                    break
+                except InterruptedError:
+                    continue
+        self.workers = []
 
 
 # --- walking a snapshot -----------------------------------------------------------------
@@ -281,9 +528,13 @@ def walk(top: str) -> tuple[list[Entry], list[str]]:
     return list(iter_walk(top, problems)), problems
 
 
-def iter_walk(top: str, problems: list[str]) -> Iterator[Entry]:
+def iter_walk(
+    top: str, problems: list[str], unstated: Callable[[int], bool] | None = None
+) -> Iterator[Entry]:
     """:func:`walk`, as the files are found (what cannot be read goes to ``problems``),
-    so that hashing starts before the listing ends."""
+    so that hashing starts before the listing ends. A file whose inode number (from its
+    directory entry) ``unstated`` accepts is not stat'ed: its key is ``(inode,
+    UNSTATED, device)`` (see :func:`hash_unstated`)."""
     try:
         device = os.lstat(top).st_dev
     except OSError as exc:
@@ -303,11 +554,17 @@ def iter_walk(top: str, problems: list[str]) -> Iterator[Entry]:
                             continue
                         if not entry.is_file(follow_symlinks=False):
                             continue
-                        st = entry.stat(follow_symlinks=False)
+                        ino = entry.inode()
+                        if unstated is not None and unstated(ino):
+                            st = None
+                        else:
+                            st = entry.stat(follow_symlinks=False)
                     except OSError as exc:
                         problems.append(f"{path}: {exc.strerror}")
                         continue
-                    if st.st_dev == device:
+                    if st is None:
+                        yield Entry(path, (ino, UNSTATED, device))
+                    elif st.st_dev == device:
                         yield Entry(path, (st.st_ino, st.st_size, st.st_mtime_ns))
         except OSError as exc:
             problems.append(f"{rel or '.'}: {exc.strerror}")
@@ -458,49 +715,132 @@ def build_one(
     errors: list[str] = []
     listing, queued_bytes = True, 0
     prefix = top + os.sep
+    # With worker processes, a file whose inode no hash file knows, met for the first
+    # time, is not stat'ed while listing: its worker fstats it (hash_unstated). Until
+    # its result is back, the other paths of that inode (hard links, stat'ed as usual)
+    # wait in ``waiting``.
+    known_inodes = {key[0] for key in known}
+    seen: set[int] = set()
+    waiting: dict[int, list[tuple[str, tuple[int, int, int]]]] = {}  # the first: unstated
+    backlog: list[TaskTuple] = []  # tasks made while results came in
 
-    def tasks() -> Iterator[Task]:
-        nonlocal listing, queued_bytes
-        for entry in iter_walk(top, errors):
-            digest = known.get(entry.key)
-            if digest is not None:  # hashed already: another snapshot, a hard link
-                records.append(Record(entry.path, *entry.key, digest))
+    def unstated(ino: int) -> bool:
+        if ino in known_inodes or ino in seen:
+            return False
+        seen.add(ino)
+        return True
+
+    def place(path: str, key: tuple[int, int, int]) -> TaskTuple | None:
+        """A listed file: a record when its inode is hashed already, a path of an inode
+        on its way, or a new task."""
+        nonlocal queued_bytes
+        digest = known.get(key)
+        if digest is not None:  # hashed already: another snapshot, a hard link
+            records.append(Record(path, *key, digest))
+            return None
+        paths = need.get(key)
+        if paths is not None:  # a hard link to an inode on its way
+            paths.append(path)
+            return None
+        others = waiting.get(key[0])
+        if others is not None:  # a hard link to an inode on its way, not stat'ed
+            others.append((path, key))
+            return None
+        need[key] = [path]
+        queued_bytes += key[1]
+        return (key, prefix + path)
+
+    def tasks() -> Iterator[TaskTuple]:
+        nonlocal listing
+        for path, key in iter_walk(top, errors, unstated if hasher.takes_unstated else None):
+            while backlog:
+                yield backlog.pop()
+            if key[1] == UNSTATED:
+                waiting[key[0]] = [(path, key)]
+                yield (key, prefix + path)
                 continue
-            paths = need.get(entry.key)
-            if paths is not None:  # a hard link to an inode on its way
-                paths.append(entry.path)
-                continue
-            need[entry.key] = [entry.path]
-            queued_bytes += entry.key[1]
-            yield Task(entry.key, prefix + entry.path)
+            task = place(path, key)
+            if task is not None:
+                yield task
         listing = False
+
+    def relist(path: str, device: int) -> None:
+        """An unstated file that was not what its directory said: as the walk sees it."""
+        try:
+            st = os.lstat(prefix + path)
+        except OSError as exc:
+            errors.append(f"{path}: {exc.strerror}")
+            return
+        if stat.S_ISREG(st.st_mode) and st.st_dev == device:
+            _place_all(place, [(path, (st.st_ino, st.st_size, st.st_mtime_ns))], backlog)
+
+    def paths_of(key: tuple[int, int, int], error: str | None) -> list[str] | None:
+        """The paths a result is for (None: an unstated file to look at again)."""
+        nonlocal queued_bytes
+        listed = waiting.pop(key[0], None)
+        if listed is None:
+            return need.pop(key)
+        if error == RELIST:  # an unstated task whose file was not what it seemed
+            hasher.opened[0] -= 1  # not read: it is looked at again
+            relist(listed[0][0], key[2])
+            _place_all(place, listed[1:], backlog)
+            return None
+        queued_bytes += key[1]
+        paths = [listed[0][0]]
+        if len(listed) > 1:
+            # the hard links that waited; one that changed since (or another file
+            # after all) goes on its own
+            paths += [p for p, other in listed[1:] if other == key]
+            _place_all(place, [(p, other) for p, other in listed[1:] if other != key],
+                       backlog)  # fmt: skip
+        if error == LARGE:  # not read: a task of its size now
+            hasher.opened[0] -= 1
+            need[key] = paths
+            backlog.append((key, prefix + paths[0]))
+            return None
+        return paths
 
     fresh: list[Record] = []
     last_part = time.monotonic()
     done = done_bytes = from_hashing = 0
     shown = 0.0
-    for key, digest, error in hasher.run(tasks()):
-        done += 1
-        done_bytes += key[1]
-        paths = need.pop(key)
-        if digest is None:
-            errors += [f"{path}: {error}" for path in paths]
-        else:
-            known[key] = digest
-            new = [Record(path, *key, digest) for path in paths]
-            records += new
-            fresh += new
-            from_hashing += len(new)
-        now = time.monotonic()
-        if fresh and now - last_part >= PART_INTERVAL:
-            _save_part(dest_dir, snapshot, fresh)
-            fresh, last_part = [], now
-        if progress is not None and now - shown >= 0.1:
-            shown = now
-            queued = 0 if listing else done + len(need)  # 0: not known yet
-            progress(Progress("hashing", snapshot.name, index, count, done, queued,
-                              done_bytes, 0 if listing else queued_bytes,
-                              now - started))  # fmt: skip
+    work: Iterator[TaskTuple] = tasks()
+    while True:
+        for results in hasher.run_batches(work):
+            for key, digest, error in results:
+                paths = paths_of(key, error)
+                if paths is None:
+                    continue
+                done += 1
+                done_bytes += key[1]
+                if digest is None:
+                    errors += [f"{path}: {error}" for path in paths]
+                    continue
+                known[key] = digest
+                if len(paths) == 1:
+                    record = Record(paths[0], *key, digest)
+                    records.append(record)
+                    fresh.append(record)
+                    from_hashing += 1
+                else:
+                    new = [Record(path, *key, digest) for path in paths]
+                    records += new
+                    fresh += new
+                    from_hashing += len(new)
+            now = time.monotonic()
+            if fresh and now - last_part >= PART_INTERVAL:
+                _save_part(dest_dir, snapshot, fresh)
+                fresh, last_part = [], now
+            if progress is not None and now - shown >= 0.1:
+                shown = now
+                queued = 0 if listing else done + len(need) + len(waiting)  # 0: not known yet
+                progress(Progress("hashing", snapshot.name, index, count, done, queued,
+                                  done_bytes, 0 if listing else queued_bytes,
+                                  now - started))  # fmt: skip
+        if not backlog:
+            break
+        work = iter(backlog[:])  # what came back after the listing ended: once more
+        backlog.clear()
     total_bytes = queued_bytes
     hashes.write(dest_dir, snapshot.creation, snapshot.name, records)
     hashes.discard_parts(dest_dir, snapshot.creation)
@@ -510,6 +850,17 @@ def build_one(
     reused = len(records) - from_hashing
     return Built(snapshot.name, len(records), done, total_bytes, reused, resumed,
                  tuple(errors))  # fmt: skip
+
+
+def _place_all(
+    place: Callable[[str, tuple[int, int, int]], TaskTuple | None],
+    listed: Iterable[tuple[str, tuple[int, int, int]]],
+    backlog: list[TaskTuple],
+) -> None:
+    for path, key in listed:
+        task = place(path, key)
+        if task is not None:
+            backlog.append(task)
 
 
 def _save_part(dest_dir: str, snapshot: SnapshotName, records: list[Record]) -> None:
@@ -659,7 +1010,7 @@ def verify(
     files = 0
     listing, total_bytes = True, 0
 
-    def tasks() -> Iterator[Task]:
+    def tasks() -> Iterator[TaskTuple]:
         """lstat every path of every stored inode; the intact inodes to read, once."""
         nonlocal files, listing, total_bytes
         for key, members in groups.items():
@@ -675,7 +1026,7 @@ def verify(
             first.append(key)
             if len(first) == 1:  # one read per inode, whatever its records say
                 total_bytes += key[1]
-                yield Task(key[:3], os.path.join(dest, good[0].snapshot, good[0].path))
+                yield (key[:3], os.path.join(dest, good[0].snapshot, good[0].path))
         listing = False
 
     hasher = Hasher(jobs or os.cpu_count() or 1, max_rate)
