@@ -154,11 +154,11 @@ def _dispatch(args: list[str], tune_gc: bool) -> int:
 
     assert isinstance(state, Invocation)
     if command == "verify":
-        from dssframe.cli import verify_commands
+        from dssframe.cli import verifying
 
         with sigterm_unwinds():
             return reporting_errors(
-                lambda: verify_commands.run(
+                lambda: verifying.run(
                     state, operands, build="--build" in flags, as_json="--json" in flags
                 )
             )

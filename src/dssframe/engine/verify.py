@@ -6,8 +6,12 @@ path, inode, size, mtime_ns, BLAKE2b-256) in the snapshot's hash file
 (:mod:`dssframe.store.hashes`). Files are hashed per inode: an inode that hard links
 share between snapshots, or that another snapshot's hash file already holds with the
 same size and mtime, is read once, whatever the number of snapshots. Hashing runs on
-``jobs`` threads (hashlib releases the GIL while it hashes a buffer; files are read in
-1 MiB chunks into a buffer per thread), at most ``max_rate`` bytes per second in all.
+``jobs`` forked worker processes fed through pipes (:class:`Hasher`); with
+``--max-rate`` on threads sharing one token bucket, at most ``max_rate`` bytes per
+second in all. Files are read in 1 MiB chunks into one buffer per worker. With worker
+processes a file first met is not stat'ed by the walk: its worker ``fstat``s it once
+open (:func:`hash_unstated`), which keeps the single walking process from being the
+bottleneck on a tree of small files.
 
 A build writes its progress as part files (every half second, atomically), so a build
 that is killed resumes where it stopped. A verify re-reads every stored inode of the
